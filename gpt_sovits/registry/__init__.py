@@ -1,0 +1,1 @@
+"""Model registry: which model files exist, and (with the inference issue) loading them once per process."""

@@ -1,0 +1,50 @@
+"""Application settings. This is the only module that reads the process environment.
+
+Everything else receives a :class:`Settings` object (or plain arguments) from its entry point.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration of one process."""
+
+    home: Path = _PROJECT_ROOT
+    pretrained_dir: Path = field(default=_PROJECT_ROOT / "pretrained")
+    voices_dir: Path = field(default=_PROJECT_ROOT / "user_voices")
+    logs_dir: Path = field(default=_PROJECT_ROOT / "logs")
+    hf_endpoint: str = "https://huggingface.co"
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N"
+    language: str = "auto"  # UI language: "auto" (browser), "en_US", "zh_CN", "ja_JP"
+    dictionaries: tuple[Path, ...] = ()  # global pronunciation dictionaries (JSONL)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from the environment (``os.environ`` unless ``env`` is given).
+
+    Variables: ``GPT_SOVITS_HOME`` (root for pretrained/, user_voices/ and logs/),
+    ``GPT_SOVITS_PRETRAINED``, ``GPT_SOVITS_VOICES``, ``GPT_SOVITS_LOGS``, ``HF_ENDPOINT``
+    (hub mirror), ``GPT_SOVITS_DEVICE``, ``GPT_SOVITS_LANGUAGE`` and ``GPT_SOVITS_DICTS``
+    (global pronunciation dictionaries, separated by ``os.pathsep``).
+    """
+    env = os.environ if env is None else env
+    home = Path(env.get("GPT_SOVITS_HOME", str(_PROJECT_ROOT))).expanduser()
+    dicts = tuple(Path(p).expanduser() for p in env.get("GPT_SOVITS_DICTS", "").split(os.pathsep) if p)
+    return Settings(
+        home=home,
+        pretrained_dir=Path(env.get("GPT_SOVITS_PRETRAINED", str(home / "pretrained"))).expanduser(),
+        voices_dir=Path(env.get("GPT_SOVITS_VOICES", str(home / "user_voices"))).expanduser(),
+        logs_dir=Path(env.get("GPT_SOVITS_LOGS", str(home / "logs"))).expanduser(),
+        hf_endpoint=env.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/"),
+        device=env.get("GPT_SOVITS_DEVICE", "auto"),
+        language=env.get("GPT_SOVITS_LANGUAGE", "auto"),
+        dictionaries=dicts,
+    )

@@ -1,0 +1,35 @@
+"""Launch the WebUI: ``python webui.py [--host 127.0.0.1] [--port 9874] [--share] [--language en_US]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="GPT-SoVITS Studio WebUI")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)"
+    )
+    parser.add_argument("--port", type=int, default=9874, help="port (default: 9874)")
+    parser.add_argument("--share", action="store_true", help="create a public Gradio share link")
+    parser.add_argument(
+        "--language",
+        default="auto",
+        choices=["auto", "en_US", "zh_CN", "ja_JP"],
+        help="UI language (default: auto, from the settings or English)",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from gpt_sovits.settings import load_settings
+    from gpt_sovits.ui.app import build_app
+    from gpt_sovits.ui.i18n import resolve_language
+
+    settings = load_settings()
+    language = resolve_language(args.language if args.language != "auto" else settings.language)
+    build_app(settings, language).launch(server_name=args.host, server_port=args.port, share=args.share)
+
+
+if __name__ == "__main__":
+    main()
