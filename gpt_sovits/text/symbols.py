@@ -23,7 +23,7 @@ def _inventory_name(version: str) -> str:
 @cache
 def symbols(version: str = "v2") -> tuple[str, ...]:
     """The phone inventory of ``version`` in id order."""
-    data = resources.files("gpt_sovits.text").joinpath("data", _inventory_name(version)).read_text("utf-8")
+    data = (resources.files("gpt_sovits.text") / "data" / _inventory_name(version)).read_text("utf-8")
     return tuple(json.loads(data))
 
 
