@@ -17,7 +17,7 @@ from gpt_sovits.text.units import Locked, Plain, Unit
 
 # <surface|spec>: surface has no <, >, |; spec has no <, >.
 _TAG = re.compile(r"<([^<>|]+)\|([^<>]*)>|\{([^{}]*)\}")
-_PINYIN = re.compile(r"^[a-zü]+[1-5]?$")
+_PINYIN = re.compile(r"^[a-zü]+[0-9]?$")  # a bad tone digit is reported by pinyin_to_phones
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
