@@ -111,7 +111,11 @@ def _replacement_entry(surface: str, repl: str, source: str, version: str, where
     if looks_like_pinyin(repl) and any(is_han(c) for c in surface):
         return Entry(surface, 0, len(surface), source, pinyin=check_pinyin(surface, repl.split(), where))
     pieces = repl.split()
-    if pieces and all(p.isupper() and p[:2].isalpha() for p in pieces) and any(p[-1].isdigit() for p in pieces):
+    if (
+        pieces
+        and all(p.isupper() and p[:2].isalpha() for p in pieces)
+        and any(p[-1].isdigit() for p in pieces)
+    ):
         return Entry(surface, 0, len(surface), source, phones=check_phones(pieces, version, where))
     return Entry(surface, 0, len(surface), source, text=repl)
 
@@ -137,7 +141,7 @@ def parse_line(line: str, path: str, lineno: int, version: str = "v2") -> list[E
     except json.JSONDecodeError as exc:
         raise TextError(f"{where}: not valid JSON ({exc.msg})") from None
     if not isinstance(obj, dict) or not obj:
-        raise TextError(f"{where}: expected a JSON object such as {{\"银行\": \"yin2 hang2\"}}")
+        raise TextError(f'{where}: expected a JSON object such as {{"银行": "yin2 hang2"}}')
     source = f"dict:{Path(path).name}:{lineno}"
     if "context" in obj or "word" in obj:
         return [_context_entry(obj, source, version, where)]

@@ -83,9 +83,13 @@ def parse_inline(text: str, version: str = "v2") -> list[Unit]:
             if not surface or not spec:
                 raise TextError(f"{where}: write <text|pronunciation>, e.g. <行|hang2> or <read|R EH1 D>.")
             if looks_like_pinyin(spec):
-                units.append(Locked(surface, "zh", "inline", pinyin=check_pinyin(surface, spec.split(), where)))
+                units.append(
+                    Locked(surface, "zh", "inline", pinyin=check_pinyin(surface, spec.split(), where))
+                )
             else:
-                units.append(Locked(surface, "en", "inline", phones=check_phones(spec.split(), version, where)))
+                units.append(
+                    Locked(surface, "en", "inline", phones=check_phones(spec.split(), version, where))
+                )
         pos = m.end()
     if pos < len(text):
         units.append(Plain(text[pos:]))
