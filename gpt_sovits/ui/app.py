@@ -14,7 +14,8 @@ def build_app(settings: Settings, language: str = "en_US") -> gr.Blocks:
     """Build the Gradio Blocks app (nothing is loaded until a user acts)."""
     t = I18n(language)
     front = FrontEnd([Dictionary.load(p) for p in settings.dictionaries])
-    with gr.Blocks(title=t("app.title")) as app:
+    # analytics off: a local desktop app sends nothing anywhere.
+    with gr.Blocks(title=t("app.title"), analytics_enabled=False) as app:
         gr.Markdown(f"# {t('app.title')}\n{t('app.subtitle')}")
         with gr.Tabs():
             with gr.Tab(t("tab.data"), id="data"):
