@@ -24,7 +24,7 @@ from types import ModuleType
 from typing import Any
 
 from gpt_sovits.errors import require_module
-from gpt_sovits.text.tokens import PUNCTUATION, Token
+from gpt_sovits.text.tokens import CJK_PUNCT_MAP, PUNCTUATION, Token
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +42,9 @@ _CHUNK_RE = re.compile(rf"(?:[{_JA_CHARS}]|(?<=\d)\.(?=\d))+")
 
 # Marks mapped onto the inventory's punctuation (upstream post_replace_ph plus common Japanese marks).
 _PUNCT_MAP = {
-    "：": ",",
-    ":": ",",
-    "；": ",",
-    ";": ",",
-    "，": ",",
-    "、": ",",
-    "·": ",",
+    **CJK_PUNCT_MAP,
     "・": ",",
-    "。": ".",
     "．": ".",
-    "！": "!",
-    "？": "?",
-    "\n": ".",
     "…": "…",
     "〜": "-",
     "～": "-",

@@ -21,7 +21,7 @@ from functools import cache
 from typing import Any
 
 from gpt_sovits.errors import require_module
-from gpt_sovits.text.tokens import PUNCTUATION, Token
+from gpt_sovits.text.tokens import CJK_PUNCT_MAP, PUNCTUATION, Token
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,7 @@ _LATIN = dict(
         "에이 비 시 디 이 에프 지 에이치 아이 제이 케이 엘 엠 엔 오 피 큐 아르 에스 티 유 브이 더블유 엑스 와이 제트".split(),
     )
 )
-_PUNCT_MAP = {
-    "：": ",", ":": ",", "；": ",", ";": ",", "，": ",", "、": ",", "·": ",",
-    "。": ".", "！": "!", "？": "?", "\n": ".", "～": "-", "~": "-", "—": "-",
-}  # fmt: skip
+_PUNCT_MAP = {**CJK_PUNCT_MAP, "～": "-", "~": "-", "—": "-"}
 _PUNCT_SET = frozenset(PUNCTUATION)
 _PUNCT_CLASS = re.escape("".join(PUNCTUATION))
 _REPEATED_PUNCT_RE = re.compile(f"([{_PUNCT_CLASS}])[{_PUNCT_CLASS}]+")

@@ -7,6 +7,13 @@ from dataclasses import dataclass
 # Punctuation marks the GPT-SoVITS inventories know; every other mark is mapped onto these.
 PUNCTUATION: tuple[str, ...] = ("!", "?", "…", ",", ".", "-")
 
+# The marks every CJK front end maps the same way onto :data:`PUNCTUATION` (GPT-SoVITS's rep_map core);
+# each language adds its own marks to this.
+CJK_PUNCT_MAP: dict[str, str] = {
+    "：": ",", ":": ",", "；": ",", ";": ",", "，": ",", "、": ",", "·": ",",
+    "。": ".", "！": "!", "？": "?", "\n": ".",
+}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Token:

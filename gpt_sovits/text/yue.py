@@ -21,7 +21,7 @@ from types import ModuleType
 
 from gpt_sovits.errors import TextError, require_module
 from gpt_sovits.text.symbols import symbol_to_id
-from gpt_sovits.text.tokens import PUNCTUATION, Token
+from gpt_sovits.text.tokens import CJK_PUNCT_MAP, PUNCTUATION, Token
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +39,7 @@ _INITIALS = (
 )  # fmt: skip
 
 # Upstream rep_map: marks onto the inventory's punctuation; quotes and brackets are dropped.
-_PUNCT_MAP = {
-    "：": ",", ":": ",", "；": ",", ";": ",", "，": ",", "、": ",", "·": ",",
-    "。": ".", "！": "!", "？": "?", "\n": ".", "$": ".",
-    "—": "-", "～": "-", "~": "-",
-}  # fmt: skip
+_PUNCT_MAP = {**CJK_PUNCT_MAP, "$": ".", "—": "-", "～": "-", "~": "-"}
 _PUNCT_SET = frozenset(PUNCTUATION)
 _PUNCT_CLASS = re.escape("".join(PUNCTUATION))
 _REPEATED_PUNCT_RE = re.compile(f"([{_PUNCT_CLASS}])[{_PUNCT_CLASS}]+")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from gpt_sovits.text.tokens import CJK_PUNCT_MAP
+
 # Unit abbreviations read after a number. Longest spellings first so that "km²" wins over "km" and "m".
 UNITS: dict[str, str] = {
     "km/h": "千米每小时",
@@ -111,18 +113,8 @@ CIRCLED = dict(zip("①②③④⑤⑥⑦⑧⑨⑩", "一二三四五六七八�
 
 # Punctuation -> one of , . ! ? … - (upstream chinese2.rep_map plus the half-width marks it misses).
 PUNCT_MAP: dict[str, str] = {
-    "：": ",",
-    ":": ",",
-    "；": ",",
-    ";": ",",
-    "，": ",",
-    "、": ",",
-    "·": ",",
-    "。": ".",
+    **CJK_PUNCT_MAP,
     "．": ".",
-    "！": "!",
-    "？": "?",
-    "\n": ".",
     "...": "…",
     "⋯": "…",
     "$": ".",
