@@ -19,7 +19,7 @@ from gpt_sovits.text.inline import parse_inline
 from gpt_sovits.text.langseg import LANG_MODES, segment
 from gpt_sovits.text.split import split_text
 from gpt_sovits.text.symbols import symbol_to_id
-from gpt_sovits.text.tokens import Token
+from gpt_sovits.text.tokens import PUNCTUATION, Token
 from gpt_sovits.text.units import Locked, Plain, Unit
 
 log = logging.getLogger(__name__)
@@ -213,11 +213,9 @@ def _assign_languages(units: list[Unit], mode: str, dropped: list[str]) -> list[
     return out
 
 
-def _relabel(tokens: list[Token], source: str) -> list[Token]:
-    """Tokens from text a dictionary substituted carry the dictionary's label."""
-    if source == "g2p":
-        return tokens
-    return [t if t.source == "punct" else t.with_source(source) for t in tokens]
+def _label(token: Token, source: str) -> Token:
+    """A token from a dictionary substitution or a locked unit carries that rule's label (not punctuation)."""
+    return token if source == "g2p" or token.source == "punct" else token.with_source(source)
 
 
 def _convert_group(lang: str, units: list[Unit], version: str, index: int) -> Segment | None:
@@ -239,7 +237,7 @@ def _convert_group(lang: str, units: list[Unit], version: str, index: int) -> Se
         else:
             norm = mod.normalize(u.text)
             norm_parts.append(norm)
-            tokens.extend(_relabel(mod.g2p(norm), u.source))
+            tokens.extend(_label(t, u.source) for t in mod.g2p(norm))
     sep = " " if lang in ("en", "ko") else ""
     norm_text = sep.join(p.strip() for p in norm_parts if p.strip())
     if lang == "en" and tokens and sum(len(t.phones) for t in tokens) < 4:
@@ -269,9 +267,7 @@ def _convert_zh(units: list[Unit], version: str, index: int) -> Segment | None:
     tokens = zh.g2p(text, forced)
     if len(tokens) != len(text):
         raise AssertionError("Chinese G2P must return one token per character")
-    tokens = [
-        t if src == "g2p" or t.source == "punct" else t.with_source(src) for t, src in zip(tokens, sources)
-    ]
+    tokens = [_label(t, src) for t, src in zip(tokens, sources)]
     return _segment("zh", text, tokens, tuple(len(t.phones) for t in tokens), version, index)
 
 
@@ -279,7 +275,7 @@ def _segment(
     lang: str, norm_text: str, tokens: list[Token], word2ph: tuple[int, ...] | None, version: str, index: int
 ) -> Segment | None:
     phones = [p for t in tokens for p in t.phones]
-    if not phones or all(p in ",.!?…-" for p in phones) and lang != "phones":
+    if not phones or all(p in PUNCTUATION for p in phones) and lang != "phones":
         return None
     table = symbol_to_id(version)
     unknown = sorted({p for p in phones if p not in table})
