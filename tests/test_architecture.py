@@ -19,7 +19,7 @@ STDLIB = sys.stdlib_module_names
 # Which gpt_sovits subpackages each subpackage may import (imports flow one way; nothing imports ui).
 COMMON = {"errors", "settings", "device"}
 ALLOWED: dict[str, set[str]] = {
-    "models": {"models"},
+    "models": {"models", "errors"},
     "audio": {"audio", "errors"},
     "text": {"text", "errors"},
     "features": {"features", "models", "audio", "errors", "device"},
@@ -117,7 +117,8 @@ def test_models_import_only_torch_and_siblings():
     for path in python_files(PACKAGE / "models"):
         for mod in imported_modules(path):
             top = mod.split(".")[0]
-            if top in STDLIB or top == "torch" or mod.startswith("gpt_sovits.models"):
+            # gpt_sovits.errors is a stdlib-only leaf: checkpoint refusals share the package's error base.
+            if top in STDLIB or top == "torch" or mod.startswith(("gpt_sovits.models", "gpt_sovits.errors")):
                 continue
             offenders.append(f"{path} imports {mod}")
     assert not offenders, "\n".join(offenders)

@@ -1,0 +1,1 @@
+"""Pure model definitions (torch only) and the readers/writers of their files."""
