@@ -212,3 +212,40 @@ def test_gpt_save_round_trip(tmp_path, fixtures):
     with pytest.raises(CheckpointError, match="data.max_sec"):
         save_gpt_file(tmp_path / "bad.ckpt", state, bad, version="v2", info="x")
     assert not (tmp_path / "bad.ckpt").exists()
+
+
+def test_inspect_cli(tmp_path, fixtures):
+    import json
+    import subprocess
+    import sys
+
+    mine = save_gpt_file(
+        tmp_path / "mine.ckpt",
+        {
+            k.removeprefix("model."): v
+            for k, v in read_checkpoint(fixtures / "gpt_tiny_v2.ckpt").weight.items()
+        },
+        read_checkpoint(fixtures / "gpt_tiny_v2.ckpt").config,
+        version="v2",
+        info="GPT-e1",
+    )
+    marker = tmp_path / "cli_pwned.txt"
+    evil = tmp_path / "evil.pth"
+    torch.save({"weight": {"a": torch.zeros(1)}, "config": _RunsShell(marker)}, evil)
+    cmd = [sys.executable, "-m", "gpt_sovits.models", "inspect", "--json"]
+    files = [fixtures / "sovits_tiny_v2Pro.pth", fixtures / "gpt_tiny_v2.ckpt", mine, evil]
+    proc = subprocess.run(cmd + [str(f) for f in files], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2  # one file refused; the others still reported
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [(r["kind"], r["version"]) for r in rows] == [("sovits", "v2Pro"), ("gpt", "v2"), ("gpt", "v2")]
+    assert rows[0]["parameters"] == sum(t.numel() for t in read_checkpoint(files[0]).weight.values())
+    assert rows[0]["config"]["model.gin_channels"] == 64
+    assert rows[2]["saved_by"] == "this application" and rows[2]["metadata"]["kind"] == "gpt"
+    assert "Refused to load" in proc.stderr and str(evil) in proc.stderr
+    assert not marker.exists()
+    text = subprocess.run(
+        [*cmd[:-1], str(fixtures / "sovits_tiny_v2.pth")], capture_output=True, text=True, timeout=120
+    )
+    assert text.returncode == 0 and "sovits v2" in text.stdout
+    count = sum(t.numel() for t in read_checkpoint(fixtures / "sovits_tiny_v2.pth").weight.values())
+    assert f"{count:,}" in text.stdout
