@@ -3,7 +3,7 @@
 Importing this package does no work beyond importing numpy/torch/soundfile/PyAV.
 """
 
-from gpt_sovits.audio.io import AudioInfo, audio_info, load_audio, save_audio
+from gpt_sovits.audio.io import AudioInfo, audio_info, load_audio, load_audio_channels, save_audio
 from gpt_sovits.audio.normalize import loudness_normalize, normalize_max_alpha, peak_normalize
 from gpt_sovits.audio.spectrogram import (
     MelConfig,
@@ -26,6 +26,7 @@ __all__ = [
     "hz_to_mel",
     "linear_spectrogram",
     "load_audio",
+    "load_audio_channels",
     "loudness_normalize",
     "mel_filterbank",
     "mel_spectrogram",

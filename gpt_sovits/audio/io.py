@@ -169,6 +169,32 @@ def load_audio(
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+def load_audio_channels(path: str | Path, sample_rate: int | None) -> tuple[np.ndarray, int]:
+    """Decode a file to float32 [channels, samples] with 1 or 2 channels, resampled with soxr.
+
+    More than two channels are averaged to one. ``sample_rate`` None keeps the file's rate.
+    Raises AudioError for missing, empty, corrupt, NaN-containing or silent files.
+    """
+    p = Path(path)
+    _check_readable(p)
+    audio, sr = _decode_file(p, allow_truncated=False)  # [channels, samples]
+    if audio.shape[-1] == 0 or sr <= 0:
+        raise AudioError(f"Audio file '{p}' contains no audio samples. Re-export the recording.")
+    if not np.isfinite(audio).all():
+        raise AudioError(f"Audio file '{p}' contains NaN or infinite sample values. Re-export it.")
+    if audio.shape[0] > 2:
+        logger.info("'%s' has %d channels; separating their average.", p, audio.shape[0])
+        audio = audio.mean(axis=0, keepdims=True)
+    if float(np.max(np.abs(audio))) < SILENCE_PEAK:
+        raise AudioError(f"Audio file '{p}' is silent (peak below -60 dBFS); there is nothing to separate.")
+    if sample_rate is not None and sr != sample_rate:
+        audio = soxr.resample(audio.T, sr, int(sample_rate), quality="HQ").T  # [channels, samples']
+        sr = int(sample_rate)
+        if audio.shape[-1] == 0:
+            raise AudioError(f"Audio file '{p}' is too short to resample to {sample_rate} Hz.")
+    return np.ascontiguousarray(audio, dtype=np.float32), int(sr)
+
+
 def _as_frames(audio: np.ndarray | torch.Tensor, path: Path) -> np.ndarray:
     """Validate [samples] or [channels, samples] input; return [samples, channels] float32."""
     if isinstance(audio, torch.Tensor):
