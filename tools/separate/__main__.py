@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 from gpt_sovits.errors import GPTSoVITSError
+from gpt_sovits.settings import load_settings
 from tools.separate.api import MODES, SeparationOptions, load_separator, separate_folder
-from tools.separate.models import DEFAULT_MODELS_DIR, KNOWN_MODELS, MDXParams, list_models
+from tools.separate.models import KNOWN_MODELS, MDXParams, list_models
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("inputs", nargs="*", type=Path, help="audio files and/or folders")
     ap.add_argument("-o", "--out-dir", type=Path, help="folder for the separated stems")
     ap.add_argument("--model", help="model file name, stem, path or UVR name (default: best installed)")
-    ap.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR, help="where models are looked up")
+    ap.add_argument(
+        "--models-dir",
+        type=Path,
+        default=None,
+        help="where models are looked up (default: <pretrained>/uvr5)",
+    )
     ap.add_argument("--mode", choices=MODES, default="auto", help="auto: noise reduction if no model")
     ap.add_argument("--list-models", action="store_true", help="list installed and known models, then exit")
     mdx = ap.add_argument_group("MDX-Net processing")
@@ -109,6 +115,8 @@ def _list_models(models_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.models_dir is None:  # the pretrained folder follows GPT_SOVITS_PRETRAINED / GPT_SOVITS_HOME
+        args.models_dir = load_settings().pretrained_dir / "uvr5"
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
