@@ -22,6 +22,9 @@ import torch
 
 from gpt_sovits.models.sovits import SoVITSConfig, SoVITSSynthesizer
 
+# The original GPT-SoVITS implementation measured on the development machine (issue 3).
+ORIGINAL_RTF = 0.27
+
 
 def build_inputs(n_codes: int, ref_seconds: float, config: SoVITSConfig, seed: int = 0):
     """Random codes, phones (~12 per second) and a reference magnitude spectrogram."""
@@ -107,7 +110,8 @@ def main() -> None:
         diff = (outputs[name].float() - ref_out).abs().max().item()
         print(
             f"  {name:10s} {best[name]:7.3f} s  RTF {best[name] / seconds:.3f}  "
-            f"speed-up {best['reference'] / best[name]:.2f}x  max|diff| {diff:.2e}  SNR {snr_db(ref_out, outputs[name]):.1f} dB"
+            f"speed-up {best['reference'] / best[name]:.2f}x  vs original RTF {ORIGINAL_RTF}: "
+            f"{ORIGINAL_RTF / (best[name] / seconds):.2f}x  max|diff| {diff:.2e}  SNR {snr_db(ref_out, outputs[name]):.1f} dB"
         )
 
 

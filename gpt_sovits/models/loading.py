@@ -121,3 +121,28 @@ def load_sovits(
         module.prepare_for_inference()
         module = _place(module, device, dtype)
     return LoadedModel(module, config, identity, raw.path, raw.info, raw.config)
+
+
+def load_gpt(
+    path: str | Path,
+    *,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> LoadedModel:
+    """Load the text-to-semantic GPT from an official or own ``.ckpt`` file.
+
+    The module stays float32 on the CPU (the fast decoder keeps its own bf16/fp16 copies of the
+    projection weights when asked: ``T2SDecoder(model, weight_dtype=...)``); on CUDA it takes ``dtype``.
+    """
+    from gpt_sovits.models.t2s import T2SConfig, Text2SemanticModel
+
+    raw, identity = _read(path, "gpt")
+    if raw.config.get("model"):
+        config = T2SConfig.from_official(raw.config)
+    else:
+        config = T2SConfig.v1() if identity.version == "v1" else T2SConfig.v2()
+    module = Text2SemanticModel(config)
+    _copy_weights(module, {k.removeprefix("model."): v for k, v in raw.weight.items()}, raw.path)
+    device = torch.device(device)
+    module = _place(module, device, dtype if device.type != "cpu" else torch.float32)
+    return LoadedModel(module, config, identity, raw.path, raw.info, raw.config)
