@@ -4,6 +4,9 @@ Runs ``bench/slicer.py`` and ``bench/asr.py`` one after the other with their def
 command gives the figures recorded in docs/benchmarks.md::
 
     python bench/tools.py
+
+The two scripts are run through ``runpy`` from the repository root: run directly, Python would put
+``bench/`` first on the import path, where this file (``tools.py``) would shadow the ``tools`` package.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+RUN = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
 
 
 def main() -> int:
     status = 0
     for script in ("slicer.py", "asr.py"):
         print(f"== {script}", flush=True)
-        status |= subprocess.run([sys.executable, str(HERE / script)], check=False).returncode
+        cmd = [sys.executable, "-c", RUN, str(HERE / script)]
+        status |= subprocess.run(cmd, cwd=HERE.parent, check=False).returncode
     return status
 
 
