@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from gpt_sovits.models.checkpoint import CheckpointError, read_checkpoint
+from gpt_sovits.models.identify import identify
 from gpt_sovits.models.loading import load_sovits
 from gpt_sovits.models.saving import save_sovits_file
 
@@ -71,3 +72,88 @@ def test_cpu_bf16_decoder_stays_close(compat_dir, parity):
     ref = parity["v2_decode_wav"]
     snr = 10 * torch.log10(ref.pow(2).sum() / (wav.float() - ref).pow(2).sum())
     assert snr > 20, snr
+
+
+def _manifest(compat_dir, kind):
+    import json
+
+    return json.loads((compat_dir / "state_dict_manifests.json").read_text())[kind]
+
+
+def test_load_gpt_parity_and_save_round_trip(tmp_path, compat_dir, parity):
+    from gpt_sovits.models.loading import load_gpt
+    from gpt_sovits.models.saving import save_gpt_file
+
+    loaded = load_gpt(compat_dir / "fixtures" / "gpt_tiny_v2.ckpt")
+    with torch.no_grad():
+        logits = loaded.module.teacher_logits(parity["gpt_x"], parity["gpt_bert"], parity["gpt_prompt"])
+    assert (logits - parity["gpt_teacher_logits"]).abs().max() < 1e-4
+
+    out = save_gpt_file(
+        tmp_path / "mine.ckpt", loaded.module.state_dict(), loaded.raw_config, version="v2", info="GPT-e1"
+    )
+    again = load_gpt(out)
+    with torch.no_grad():
+        logits2 = again.module.teacher_logits(parity["gpt_x"], parity["gpt_bert"], parity["gpt_prompt"])
+    # The fixture weights are fp16 already, so saving them as fp16 changes nothing.
+    assert torch.equal(logits2, logits)
+    with pytest.raises(CheckpointError, match="GPT .* was expected"):
+        load_gpt(compat_dir / "fixtures" / "sovits_tiny_v2.pth")
+
+
+def _assert_layout(path, manifest, drop=""):
+    raw = read_checkpoint(path)
+    expected = {k: v["shape"] for k, v in manifest.items() if not (drop and drop in k)}
+    assert {k: list(v.shape) for k, v in raw.weight.items()} == expected
+    assert {v.dtype for v in raw.weight.values()} == {torch.float16}
+
+
+def test_full_size_files_we_save_have_the_official_layout(tmp_path, compat_dir):
+    """Our saver on full-size models gives exactly upstream's keys and shapes (enc_q dropped for SoVITS)."""
+    from gpt_sovits.models.saving import save_gpt_file
+    from gpt_sovits.models.sovits import SoVITSConfig, SoVITSSynthesizer
+    from gpt_sovits.models.t2s import T2SConfig, Text2SemanticModel
+
+    torch.manual_seed(0)
+    gpt_model = {
+        "embedding_dim": 512,
+        "hidden_dim": 512,
+        "head": 16,
+        "n_layer": 24,
+        "vocab_size": 1025,
+        "phoneme_vocab_size": 732,
+        "EOS": 1024,
+        "dropout": 0,
+        "linear_units": 2048,
+    }
+    gpt_config = {"model": gpt_model, "data": {"max_sec": 54}}
+    gpt = Text2SemanticModel(T2SConfig.from_official(gpt_config))
+    path = save_gpt_file(tmp_path / "full.ckpt", gpt.state_dict(), gpt_config, version="v2", info="GPT-e1")
+    _assert_layout(path, _manifest(compat_dir, "gpt_v2"))
+    del gpt
+
+    for version in ("v2", "v2Pro"):
+        config = SoVITSConfig.preset(version)
+        model = SoVITSSynthesizer(config, with_posterior=True)
+        hps = {
+            "data": {
+                "filter_length": 2048,
+                "hop_length": 640,
+                "win_length": 2048,
+                "sampling_rate": 32000,
+                "n_speakers": 300,
+            },
+            "train": {"segment_size": 20480},
+            "model": {
+                "inter_channels": 192,
+                "hidden_channels": 192,
+                "upsample_rates": [10, 8, 2, 2, 2],
+                "gin_channels": config.gin_channels,
+                "version": version,
+            },
+        }
+        out = save_sovits_file(
+            tmp_path / f"{version}.pth", model.state_dict(), hps, version=version, info="x"
+        )
+        _assert_layout(out, _manifest(compat_dir, f"sovits_{version}_generator"), drop="enc_q")
+        assert identify(read_checkpoint(out)).version == version
