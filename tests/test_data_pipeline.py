@@ -17,7 +17,9 @@ def test_recording_to_labelled_list(tmp_path, speak, mode):
     clips = slice_file(source, tmp_path / "clips", SliceOptions(mode=mode))
     assert len(clips) >= 4
 
-    result = transcribe_clips(tmp_path / "clips" / "manifest.jsonl", tmp_path / "interview.list", speaker="joe")
+    result = transcribe_clips(
+        tmp_path / "clips" / "manifest.jsonl", tmp_path / "interview.list", speaker="joe"
+    )
     assert not result.failed and len(result.transcribed) == len(clips)
 
     dataset = DatasetList.read(tmp_path / "interview.list")

@@ -71,7 +71,9 @@ def _copy_weights(module: nn.Module, weight: dict[str, torch.Tensor], path: Path
         )
     unknown = sorted(set(weight) - set(own))
     if unknown:
-        logger.info("%s: ignoring %d weights this model does not use (e.g. %s)", path, len(unknown), unknown[0])
+        logger.info(
+            "%s: ignoring %d weights this model does not use (e.g. %s)", path, len(unknown), unknown[0]
+        )
     with torch.no_grad():
         module.load_state_dict({k: weight[k].to(v.dtype) for k, v in own.items()}, strict=True)
 

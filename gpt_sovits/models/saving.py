@@ -10,6 +10,7 @@ upstream decides those versions from the header alone.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import tempfile
@@ -102,7 +103,8 @@ def _half(weight: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     }
 
 
-def save_gpt_file(
+def save_model_file(
+    kind: str,
     path: str | Path,
     state_dict: dict[str, torch.Tensor],
     config: dict[str, Any],
@@ -113,45 +115,37 @@ def save_gpt_file(
     note: str | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Save a GPT in upstream's ``.ckpt`` layout: keys get the ``model.`` prefix, tensors fp16."""
-    _check_config(config, GPT_REQUIRED, "GPT")
-    weight = {f"model.{k}": v for k, v in _half(state_dict).items()}
+    """Save a ``"gpt"`` or ``"sovits"`` model in upstream's layout, fp16, atomically, never overwriting.
+
+    GPT (``.ckpt``): keys get the ``model.`` prefix. SoVITS (``.pth``): the posterior encoder ``enc_q``
+    is dropped (upstream keeps it only for training) and v2Pro/v2ProPlus get their header digits.
+    ``info`` is upstream's free text (``"GPT-e15"``, ``"8epoch_96iteration"``).
+    """
+    weight = _half(state_dict)
+    header = ZIP_MAGIC
+    if kind == "gpt":
+        _check_config(config, GPT_REQUIRED, "GPT")
+        weight = {f"model.{k}": v for k, v in weight.items()}
+    elif kind == "sovits":
+        _check_config(config, SOVITS_REQUIRED, "SoVITS")
+        if config["model"]["version"] != version:
+            raise CheckpointError(
+                f"config says version {config['model']['version']} but the file is saved as {version}"
+            )
+        weight = {k: v for k, v in weight.items() if "enc_q" not in k}
+        header = VERSION_HEADERS.get(version, ZIP_MAGIC)
+    else:
+        raise ValueError(f"kind must be 'gpt' or 'sovits', not {kind!r}")
     obj = {
         "weight": weight,
         "config": config,
         "info": info,
-        "gpt_sovits": _describe("gpt", version, app_version, note),
+        "gpt_sovits": _describe(kind, version, app_version, note),
     }
     path = Path(path)
-    _write_atomic(path, _serialise(obj), overwrite)
+    _write_atomic(path, _serialise(obj, header), overwrite)
     return path
 
 
-def save_sovits_file(
-    path: str | Path,
-    state_dict: dict[str, torch.Tensor],
-    config: dict[str, Any],
-    *,
-    version: str,
-    info: str,
-    app_version: str = "0",
-    note: str | None = None,
-    overwrite: bool = False,
-) -> Path:
-    """Save a SoVITS generator in upstream's ``.pth`` layout (fp16, posterior encoder dropped)."""
-    _check_config(config, SOVITS_REQUIRED, "SoVITS")
-    if config["model"]["version"] != version:
-        raise CheckpointError(
-            f"config says version {config['model']['version']} but the file is saved as {version}"
-        )
-    # enc_q is only needed for training; upstream drops it from every file meant for inference.
-    weight = {k: v for k, v in _half(state_dict).items() if "enc_q" not in k}
-    obj = {
-        "weight": weight,
-        "config": config,
-        "info": info,
-        "gpt_sovits": _describe("sovits", version, app_version, note),
-    }
-    path = Path(path)
-    _write_atomic(path, _serialise(obj, VERSION_HEADERS.get(version, ZIP_MAGIC)), overwrite)
-    return path
+save_gpt_file = functools.partial(save_model_file, "gpt")
+save_sovits_file = functools.partial(save_model_file, "sovits")
