@@ -249,3 +249,15 @@ def test_inspect_cli(tmp_path, fixtures):
     assert text.returncode == 0 and "sovits v2" in text.stdout
     count = sum(t.numel() for t in read_checkpoint(fixtures / "sovits_tiny_v2.pth").weight.values())
     assert f"{count:,}" in text.stdout
+
+
+def test_identifies_speaker_encoder_and_discriminator_files(tmp_path):
+    from gpt_sovits.models.sovits import MultiPeriodDiscriminator
+    from gpt_sovits.models.speaker import ERes2NetV2, ERes2NetV2Config
+
+    speaker = tmp_path / "sv.ckpt"
+    torch.save(ERes2NetV2(ERes2NetV2Config(num_blocks=(1, 1, 1, 1), m_channels=8)).state_dict(), speaker)
+    assert identify(read_checkpoint(speaker)).kind == "speaker_eres2netv2"
+    disc = tmp_path / "D.pth"
+    torch.save({"weight": MultiPeriodDiscriminator(periods=(2,)).state_dict()}, disc)
+    assert identify(read_checkpoint(disc)).kind == "sovits_discriminator"
