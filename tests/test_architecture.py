@@ -30,6 +30,9 @@ ALLOWED: dict[str, set[str]] = {
     "training": {"training", "models", "features", "text", "audio", "registry", "voices", "jobs"} | COMMON,
     "api": {"api", "inference", "voices", "registry", "jobs", "text", "audio"} | COMMON,
     "ui": {"ui", "inference", "voices", "registry", "jobs", "text", "audio"} | COMMON,
+    # The command line is an entry point like webui.py: it may use every layer except the UI.
+    "cli": {"cli", "inference", "voices", "registry", "jobs", "text", "audio", "models", "features", "api"}
+    | COMMON,
 }
 
 
