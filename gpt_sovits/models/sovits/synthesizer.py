@@ -185,13 +185,16 @@ class SoVITSSynthesizer(nn.Module):
         *,
         timbre: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Synthesize a waveform [B, 1, samples] in [-1, 1] at ``config.sampling_rate``.
 
         ``codes`` [B, n_q, T_codes] semantic tokens (upstream's ``[1, 1, T]``), ``phones`` [B, T_text] phone
         ids, ``refs`` reference spectrograms (see :meth:`encode_timbre`) or ``None`` when ``timbre`` (a cached
         :meth:`encode_timbre` result) is given. ``speed`` > 1 speaks faster; ``noise_scale`` scales the prior
-        sample (0: deterministic). Samples = ``(int(2 * T_codes / speed) + 1) * hop`` when ``speed != 1``,
+        sample (0: deterministic); ``noise`` [B, inter_channels, >= T_frames] is a standard-normal draw to use
+        instead of drawing from ``generator`` (its first T_frames columns are used), so that decoding pieces of
+        one utterance can share one draw. Samples = ``(int(2 * T_codes / speed) + 1) * hop`` when ``speed != 1``,
         else ``2 * T_codes * hop`` (25 Hz codes).
         """
         ge = timbre if timbre is not None else self.encode_timbre(refs, sv_emb)
@@ -205,7 +208,10 @@ class SoVITSSynthesizer(nn.Module):
         )
         z_p = m_p
         if noise_scale:
-            noise = torch.randn(m_p.shape, generator=generator, dtype=m_p.dtype, device=m_p.device)
+            if noise is None:
+                noise = torch.randn(m_p.shape, generator=generator, dtype=m_p.dtype, device=m_p.device)
+            else:
+                noise = noise[..., : m_p.shape[-1]].to(device=m_p.device, dtype=m_p.dtype)
             z_p = m_p + noise * torch.exp(logs_p) * noise_scale
         z = self.flow(z_p, y_mask, g=ge, reverse=True)
         dec_dtype = self.dec.conv_pre.weight.dtype  # the decoder may run in bf16 (prepare_for_inference)

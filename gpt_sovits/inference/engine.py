@@ -1,0 +1,399 @@
+"""The synthesis engine: options in, audio out, whole or streamed.
+
+One :class:`Engine` per process serves every caller (CLI, batch, HTTP API, WebUI). Models come from the
+shared :class:`~gpt_sovits.registry.ModelRegistry`; model computation is serialised by one lock so that
+concurrent requests never share buffers, while text processing and I/O run in parallel.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gpt_sovits.errors import GPTSoVITSError
+from gpt_sovits.inference.options import (
+    SPLIT_METHODS,
+    AudioChunk,
+    SegmentReport,
+    SynthesisOptions,
+    SynthesisResult,
+    Timings,
+)
+from gpt_sovits.inference.refcache import ReferenceCache
+from gpt_sovits.inference.sampling import make_sampler
+from gpt_sovits.inference.textprep import Row, build_rows, token_budget
+from gpt_sovits.inference.vocode import RowStreamer, RowVocoder
+from gpt_sovits.settings import Settings
+from gpt_sovits.text.dictionary import Dictionary
+from gpt_sovits.text.frontend import FrontEnd, TextOptions
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 20_000
+
+
+class SynthesisError(GPTSoVITSError):
+    """A request that cannot be synthesized as asked (missing model or reference, bad option)."""
+
+
+class Cancelled(GPTSoVITSError):
+    """The caller cancelled the request."""
+
+
+class CancelToken:
+    """Set from any thread to stop a running request at its next step."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Cancelled("Synthesis was cancelled.")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A request with its voice resolved to files."""
+
+    options: SynthesisOptions
+    gpt_path: Path
+    sovits_path: Path
+    references: tuple[tuple[Path, str | None, str], ...]  # (audio, text, language); the first is the prompt
+    voice: str | None = None
+    dictionaries: tuple[Dictionary, ...] = field(default=())
+
+
+def _check_options(o: SynthesisOptions) -> None:
+    if not o.text or not o.text.strip():
+        raise SynthesisError("The text is empty: give the words to speak.")
+    if len(o.text) > MAX_TEXT_CHARS:
+        raise SynthesisError(
+            f"The text has {len(o.text)} characters; one request takes at most {MAX_TEXT_CHARS}. "
+            "Split it into several requests (the batch command does this for a file of texts)."
+        )
+    if o.split not in SPLIT_METHODS:
+        raise SynthesisError(f"Unknown split method {o.split!r}; use one of {', '.join(SPLIT_METHODS)}.")
+    checks = [
+        (0.25 <= o.speed <= 4.0, f"speed must be between 0.25 and 4, got {o.speed}"),
+        (o.top_k >= 1, f"top_k must be at least 1, got {o.top_k}"),
+        (0.0 < o.top_p <= 1.0, f"top_p must be in (0, 1], got {o.top_p}"),
+        (0.0 < o.temperature <= 5.0, f"temperature must be in (0, 5], got {o.temperature}"),
+        (o.repetition_penalty >= 1.0, f"repetition_penalty must be at least 1, got {o.repetition_penalty}"),
+        (0.0 <= o.pause <= 10.0, f"pause must be between 0 and 10 seconds, got {o.pause}"),
+        (o.batch_size >= 1, f"batch_size must be at least 1, got {o.batch_size}"),
+        (o.stream_chunk_tokens >= 4, f"stream_chunk_tokens must be at least 4, got {o.stream_chunk_tokens}"),
+        (0.0 <= o.noise_scale <= 2.0, f"noise_scale must be between 0 and 2, got {o.noise_scale}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise SynthesisError(message)
+
+
+class Engine:
+    """Text to speech with GPT-SoVITS models (see :mod:`gpt_sovits.inference`)."""
+
+    def __init__(self, registry, settings: Settings, voices=None) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.voices = voices
+        self.lock = threading.Lock()
+        self.references = ReferenceCache(self, voices)
+        self._global_dicts: tuple[Dictionary, ...] | None = None
+
+    # ------------------------------------------------------------------ planning
+    def global_dictionaries(self, version: str = "v2") -> tuple[Dictionary, ...]:
+        if self._global_dicts is None:
+            self._global_dicts = tuple(Dictionary.load(p, version) for p in self.settings.dictionaries)
+        return self._global_dicts
+
+    def plan(self, options: SynthesisOptions) -> Plan:
+        """Resolve the voice (or the given files, or the pretrained defaults) of a request."""
+        _check_options(options)
+        dicts: list[Dictionary] = list(self.global_dictionaries())
+        if options.voice:
+            if self.voices is None:
+                raise SynthesisError(
+                    "No voice library is configured; give --gpt, --sovits and --ref instead."
+                )
+            voice = self.voices.get(options.voice)
+            defaults = {f.name: f.default for f in fields(SynthesisOptions)}
+            known = {k: v for k, v in dict(voice.defaults).items() if k in defaults}
+            merged = {k: v for k, v in known.items() if getattr(options, k) == defaults[k]}
+            options = replace(options, **merged)
+            refs = [(r.path, r.text or None, r.lang or voice.language) for r in voice.references]
+            if options.ref_audio:  # a request may bring its own reference audio
+                refs = [(Path(p), options.ref_text, options.ref_lang) for p in options.ref_audio]
+            if voice.dictionary_path is not None:
+                dicts.append(Dictionary.load(voice.dictionary_path))
+            gpt = Path(options.gpt_path) if options.gpt_path else voice.gpt_path
+            sovits = Path(options.sovits_path) if options.sovits_path else voice.sovits_path
+            name = voice.name
+        else:
+            gpt = Path(options.gpt_path) if options.gpt_path else self._pretrained("gpt_v2", "GPT")
+            sovits = (
+                Path(options.sovits_path)
+                if options.sovits_path
+                else self._pretrained("sovits_v2_g", "SoVITS")
+            )
+            refs = [(Path(p), options.ref_text, options.ref_lang) for p in options.ref_audio]
+            name = None
+        if not refs:
+            raise SynthesisError(
+                "A reference audio is needed: the voice to imitate (3-10 s of speech; longer files are trimmed)."
+            )
+        for p, _, _ in refs:
+            if not p.is_file():
+                raise SynthesisError(f"Reference audio {p} does not exist.")
+        if options.dictionary:
+            dicts.append(Dictionary.from_lines(options.dictionary, "<request>"))
+        return Plan(options, gpt, sovits, tuple(refs), name, tuple(dicts))
+
+    def _pretrained(self, key: str, what: str) -> Path:
+        from gpt_sovits.registry.layout import PRETRAINED_V2, how_to_get
+
+        item = next(i for i in PRETRAINED_V2 if i.key == key)
+        path = self.settings.pretrained_dir / item.path
+        if not path.is_file():
+            raise SynthesisError(
+                f"No {what} model was given and the pretrained one is missing ({path}). Pass a model file, "
+                f"use a library voice, or get the pretrained models: python -m gpt_sovits models download. "
+                + how_to_get(self.settings.pretrained_dir)
+            )
+        return path
+
+    def feature_path(self, key: str) -> Path:
+        """Folder or file of a pretrained feature model (``hubert``, ``bert``, ``sv``)."""
+        from gpt_sovits.registry.layout import PRETRAINED_V2
+
+        item = next(i for i in PRETRAINED_V2 if i.key == key)
+        return self.settings.pretrained_dir / item.path
+
+    def bert_features(self, segment) -> torch.Tensor:
+        """``[1024, n_phones]`` BERT features of a front-end segment (zeros except for Chinese)."""
+        from gpt_sovits.features import segment_bert_features
+        from gpt_sovits.features.bert import BERT_LANGS
+
+        encoder = self.registry.bert(self.feature_path("bert")) if segment.lang in BERT_LANGS else None
+        with self.lock:
+            feats = segment_bert_features(
+                segment.lang, segment.norm_text, segment.word2ph, len(segment.phones), encoder
+            )
+        return feats.float().cpu()
+
+    # ------------------------------------------------------------------ public
+    def synthesize(self, options: SynthesisOptions, cancel: CancelToken | None = None) -> SynthesisResult:
+        """Synthesize the whole request and return the audio with its report."""
+        for chunk in self._run(options, cancel, streaming=False):
+            if chunk.final:
+                assert chunk.result is not None
+                return chunk.result
+        raise AssertionError("unreachable")
+
+    def stream(self, options: SynthesisOptions, cancel: CancelToken | None = None) -> Iterator[AudioChunk]:
+        """Yield audio as it is made: pieces of about ``stream_chunk_tokens`` codes inside each segment,
+        the pauses between segments, and a last empty chunk with ``final=True`` carrying the result."""
+        yield from self._run(options, cancel, streaming=True)
+
+    def text_version(self, sovits_version: str) -> str:
+        return "v1" if sovits_version == "v1" else "v2"
+
+    # ------------------------------------------------------------------ the pipeline
+    def _run(
+        self, options: SynthesisOptions, cancel: CancelToken | None, streaming: bool
+    ) -> Iterator[AudioChunk]:
+        cancel = cancel or CancelToken()
+        t0 = time.perf_counter()
+        plan = self.plan(options)
+        o = plan.options
+        seed = o.seed if o.seed >= 0 else secrets.randbelow(2**31)
+        gpt = self.registry.gpt(plan.gpt_path)
+        sovits = self.registry.sovits(plan.sovits_path)
+        version = self.text_version(sovits.version)
+        warnings: list[str] = []
+
+        frontend = FrontEnd(plan.dictionaries)
+        text = frontend.process(o.text, TextOptions(o.text_lang, version, o.split, o.max_chars))
+        warnings += text.warnings
+        rows = build_rows(text, version, self.bert_features)
+        t_text = time.perf_counter()
+        cancel.check()
+
+        feats, refs, ref_warnings = self.references.get(plan, sovits, version, frontend)
+        warnings += ref_warnings
+        t_ref = time.perf_counter()
+        cancel.check()
+
+        rate = sovits.config.sampling_rate
+        pause = np.zeros(int(round(o.pause * rate)), dtype=np.float32)
+        device = self.registry.device.device
+        timbre = feats.timbre.to(device=device, dtype=next(sovits.module.parameters()).dtype)
+        pieces: list[np.ndarray] = []
+        reports: list[SegmentReport] = []
+        gpt_s = sovits_s = 0.0
+        first_chunk: float | None = None
+        position = 0
+        for start in range(0, len(rows), o.batch_size):
+            batch = rows[start : start + o.batch_size]
+            budgets = [o.max_new_tokens or token_budget(len(r.phones), o.speed) for r in batch]
+            vocoders = [self._vocoder(sovits, r, timbre, o, seed, b) for r, b in zip(batch, budgets)]
+            decoded = self._decode_batch(
+                gpt, batch, budgets, feats, o, seed + start, cancel, streaming, vocoders
+            )
+            for item in decoded:
+                kind, i, payload, dt_gpt, dt_sovits = item
+                gpt_s += dt_gpt
+                sovits_s += dt_sovits
+                if kind == "audio":
+                    if first_chunk is None:
+                        first_chunk = time.perf_counter() - t0
+                    pieces.append(payload)
+                    if streaming and len(payload):
+                        yield AudioChunk(payload, rate, batch[i].index)
+                    continue
+                codes, audio_len = payload
+                row = batch[i]
+                reports.append(
+                    SegmentReport(
+                        row.index,
+                        row.text,
+                        row.langs,
+                        row.phones,
+                        int(codes.numel()),
+                        budgets[i],
+                        position / rate,
+                        (position + audio_len) / rate,
+                        stopped_by_budget=int(codes.numel()) >= budgets[i],
+                        padded=row.padded,
+                    )
+                )
+                if reports[-1].stopped_by_budget:
+                    warnings.append(
+                        f"segment {row.index} reached its token budget ({budgets[i]}) and was cut: the model "
+                        "may have been repeating itself; try another seed or a lower temperature"
+                    )
+                position += audio_len
+                if row.index != rows[-1].index and len(pause):
+                    pieces.append(pause)
+                    position += len(pause)
+                    if streaming:
+                        yield AudioChunk(pause, rate, row.index)
+                cancel.check()
+        audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+        total = time.perf_counter() - t0
+        timings = Timings(
+            t_text - t0, t_ref - t_text, gpt_s, sovits_s, total, first_chunk if streaming else None
+        )
+        result = SynthesisResult(audio, rate, tuple(reports), refs, seed, timings, tuple(warnings))
+        yield AudioChunk(np.zeros(0, dtype=np.float32), rate, len(rows) - 1, True, result)
+
+    def _vocoder(self, sovits, row: Row, timbre, o: SynthesisOptions, seed: int, budget: int) -> RowVocoder:
+        model = sovits.module
+        frames = int(2 * budget / o.speed) + 4
+        gen = torch.Generator().manual_seed((seed * 1_000_003 + row.index) % (2**63))
+        noise = torch.randn(1, sovits.config.inter_channels, frames, generator=gen)
+        device = timbre.device
+        return RowVocoder(
+            model,
+            row.ids.view(1, -1).to(device),
+            timbre,
+            o.speed,
+            o.noise_scale,
+            noise.to(device=device, dtype=timbre.dtype),
+            self.lock,
+        )
+
+    def _decode_batch(self, gpt, batch, budgets, feats, o, seed, cancel, streaming, vocoders):
+        """Yield ("audio", row, samples, gpt_s, sovits_s) pieces in row order and ("done", row, (codes,
+        length), gpt_s, sovits_s) when a row is complete."""
+        device = self.registry.device.device
+        phones, bert, prompts = [], [], []
+        for row in batch:
+            if feats.prompt_codes is not None:
+                phones.append(torch.cat([feats.prompt_phones, row.ids]).to(device))
+                bert.append(torch.cat([feats.prompt_bert, row.bert], dim=1).to(device))
+                prompts.append(feats.prompt_codes.to(device))
+            else:
+                phones.append(row.ids.to(device))
+                bert.append(row.bert.to(device))
+                prompts.append(None)
+        sampler = make_sampler(o, budgets, eos=gpt.loaded.config.eos, device=device)
+        gen = torch.Generator(device=device).manual_seed(seed)
+        if not streaming:
+            t = time.perf_counter()
+            with self.lock:
+                codes = gpt.decoder.generate(phones, bert, prompts, sampler, gen)
+            dt = time.perf_counter() - t
+            for i, (c, voc) in enumerate(zip(codes, vocoders)):
+                cancel.check()
+                t = time.perf_counter()
+                audio = voc.decode(c) if c.numel() else np.zeros(0, dtype=np.float32)
+                peak = float(np.abs(audio).max()) if len(audio) else 0.0
+                if peak > 1.0:  # upstream's guard against 16-bit clipping
+                    audio = audio / peak
+                ds = time.perf_counter() - t
+                yield ("audio", i, audio, dt if i == 0 else 0.0, ds)
+                yield ("done", i, (c, len(audio)), 0.0, 0.0)
+            return
+        yield from self._stream_batch(gpt, phones, bert, prompts, sampler, gen, o, cancel, vocoders)
+
+    def _stream_batch(self, gpt, phones, bert, prompts, sampler, gen, o, cancel, vocoders):
+        streamers = [RowStreamer(v) for v in vocoders]
+        codes: list[list[torch.Tensor]] = [[] for _ in vocoders]
+        lengths = [0] * len(vocoders)
+        done = [False] * len(vocoders)
+        waiting: list[list[np.ndarray]] = [[] for _ in vocoders]
+        current = 0  # rows before `current` are complete and emitted
+        it = gpt.decoder.stream(phones, bert, prompts, sampler, gen, chunk_size=o.stream_chunk_tokens)
+        while current < len(vocoders):
+            cancel.check()
+            t = time.perf_counter()
+            with self.lock:
+                chunk = next(it, None)
+            dt_gpt = time.perf_counter() - t
+            if chunk is None:
+                break
+            r = chunk.row
+            codes[r].append(chunk.tokens)
+            all_codes = torch.cat(codes[r])
+            t = time.perf_counter()
+            piece = None
+            if all_codes.numel():
+                piece = streamers[r].feed(all_codes, chunk.final, min_new=o.stream_chunk_tokens // 2)
+            dt_sovits = time.perf_counter() - t
+            if piece is not None:
+                piece = np.clip(piece, -1.0, 1.0)
+                lengths[r] += len(piece)
+                waiting[r].append(piece)
+            done[r] = chunk.final
+            # Emit in row order: the current row as it grows, later rows once it is complete.
+            while current < len(vocoders):
+                for p in waiting[current]:
+                    yield ("audio", current, p, dt_gpt, dt_sovits)
+                    dt_gpt = dt_sovits = 0.0
+                waiting[current] = []
+                if not done[current]:
+                    break
+                yield (
+                    "done",
+                    current,
+                    (torch.cat(codes[current]) if codes[current] else torch.zeros(0), lengths[current]),
+                    dt_gpt,
+                    dt_sovits,
+                )
+                dt_gpt = dt_sovits = 0.0
+                current += 1
