@@ -1,0 +1,293 @@
+"""``python -m gpt_sovits models list|download|import|inspect``: the pretrained set and the user's model files.
+
+Heavy modules (torch, the downloader) are imported inside the handlers so that building the parser stays
+cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from gpt_sovits.errors import GPTSoVITSError
+from gpt_sovits.registry.layout import (
+    ALL_PRETRAINED,
+    PRETRAINED_SETS,
+    PRETRAINED_V2,
+    USER_MODELS_DIR,
+    how_to_get,
+    item_present,
+)
+from gpt_sovits.settings import Settings
+
+MODEL_SUFFIXES = (".ckpt", ".pth")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``list``, ``download``, ``import`` and ``inspect`` actions."""
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    p = sub.add_parser("list", help="pretrained files (present/missing) and your own model files")
+    p.add_argument("--identify", action="store_true", help="read each user model file and show kind/version")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    keys = ", ".join([*PRETRAINED_SETS, *(i.key for i in ALL_PRETRAINED)])
+    p = sub.add_parser("download", help="download pretrained files from Hugging Face (or a mirror)")
+    p.add_argument(
+        "keys", nargs="*", metavar="KEY", help=f"items or sets to download (default: v2). One of: {keys}"
+    )
+    p.add_argument("--endpoint", help="hub URL (default: HF_ENDPOINT or https://huggingface.co)")
+    p.add_argument(
+        "--revision", default="main", help="branch, tag or commit of the repository (default: main)"
+    )
+    p.add_argument("--token", help="Hugging Face access token (only for mirrors that need one)")
+    p.add_argument("--retries", type=int, default=4, help="retries per request after a network error")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = sub.add_parser(
+        "import", help="copy pretrained files from a folder / GPT-SoVITS installation, or a model"
+    )
+    p.add_argument("path", type=Path, help="folder, GPT-SoVITS installation, or one .ckpt/.pth model file")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = sub.add_parser("inspect", help="kind, version, config summary and parameter count of model files")
+    p.add_argument("files", nargs="+", help=".ckpt / .pth model files")
+    p.add_argument("--json", action="store_true", help="one JSON object per file")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the chosen action; returns the exit status."""
+    handlers = {"list": _list, "download": _download, "import": _import, "inspect": _inspect}
+    return handlers[args.action](args, settings)
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _size_text(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def _disk_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+
+
+# -- list -------------------------------------------------------------------------------------------------
+def user_model_files(settings: Settings) -> list[Path]:
+    """``pretrained/user/*.ckpt|*.pth`` and model files inside the voice folders of ``voices_dir``."""
+    found = []
+    user = settings.pretrained_dir / USER_MODELS_DIR
+    if user.is_dir():
+        found += sorted(p for p in user.iterdir() if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES)
+    if settings.voices_dir.is_dir():
+        for voice in sorted(p for p in settings.voices_dir.iterdir() if p.is_dir()):
+            found += sorted(p for p in voice.rglob("*") if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES)
+    return found
+
+
+def _describe_user_file(path: Path, with_identity: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {"file": str(path), "size": path.stat().st_size}
+    if with_identity:
+        from gpt_sovits.models.checkpoint import CheckpointError, read_checkpoint
+        from gpt_sovits.models.identify import identify
+
+        try:
+            identity = identify(read_checkpoint(path))
+            entry.update(kind=identity.kind, version=identity.version)
+        except CheckpointError as exc:
+            entry["error"] = str(exc)
+    return entry
+
+
+def _list(args: argparse.Namespace, settings: Settings) -> int:
+    root = settings.pretrained_dir
+    core = {i.key for i in PRETRAINED_V2}
+    items = []
+    for item in ALL_PRETRAINED:
+        present = item_present(root, item)
+        items.append(
+            {
+                "key": item.key,
+                "path": item.path,
+                "set": "v2" if item.key in core else "v2pro",
+                "present": present,
+                "size": _disk_size(root / item.path) if present else 0,
+                "description": item.description,
+                "needed_for": item.needed_for,
+            }
+        )
+    users = [_describe_user_file(p, args.identify) for p in user_model_files(settings)]
+    missing = [e for e in items if e["set"] == "v2" and not e["present"]]
+    if args.json:
+        out = {
+            "pretrained_dir": str(root),
+            "pretrained": items,
+            "missing": [e["key"] for e in missing],
+            "user_models": users,
+        }
+        if missing:
+            out["how_to_get"] = how_to_get(root)
+        _write(json.dumps(out, ensure_ascii=False))
+        return 0
+    _write(f"Pretrained models in {root}:")
+    for e in items:
+        state = _size_text(e["size"]) if e["present"] else "missing"
+        _write(
+            f"  {'ok' if e['present'] else '--'} {e['key']:<19} {e['path']}  [{state}]  {e['description']}"
+        )
+    _write(f"Your model files ({len(users)}):")
+    for u in users:
+        what = (
+            f"  {u['kind']} {u['version']}"
+            if "kind" in u
+            else (f"  unreadable: {u['error']}" if "error" in u else "")
+        )
+        _write(f"  {u['file']}  [{_size_text(u['size'])}]{what}")
+    if missing:
+        _write(f"Missing from the v2 set ({len(missing)}):")
+        for e in missing:
+            _write(f"  {e['path']}: {e['description']} (needed for {e['needed_for']})")
+        _write(how_to_get(root))
+    else:
+        _write("All files needed for v2 synthesis are present.")
+    return 0
+
+
+# -- download ---------------------------------------------------------------------------------------------
+class _Bars:
+    """A tqdm bar per file, driven by the downloader's progress callback."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = None
+        self.file: str | None = None
+        self.last = 0
+
+    def __call__(self, file: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if file != self.file:
+            from tqdm import tqdm
+
+            self.close()
+            self.file, self.last = file, done
+            self.bar = tqdm(
+                total=total,
+                initial=done,
+                desc=file.rsplit("/", 1)[-1][:40],
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                file=sys.stderr,
+                leave=False,
+            )
+            return
+        if done < self.last:  # the server ignored the range: the file starts over
+            self.bar.reset(total=total)
+            self.last = 0
+        self.bar.update(done - self.last)
+        self.last = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _download(args: argparse.Namespace, settings: Settings) -> int:
+    from gpt_sovits.registry.download import download_with_settings
+
+    bars = _Bars(not args.no_progress and not args.json)
+    try:
+        report = download_with_settings(
+            settings,
+            args.keys or None,
+            endpoint=args.endpoint,
+            revision=args.revision,
+            token=args.token,
+            progress=bars,
+            retries=max(0, args.retries),
+        )
+    finally:
+        bars.close()
+    if args.json:
+        files = [
+            {"path": f.path, "local": str(f.local), "size": f.size, "status": f.status, "note": f.note}
+            for f in report.files
+        ]
+        _write(json.dumps({"endpoint": report.endpoint, "ok": report.ok, "files": files}, ensure_ascii=False))
+    else:
+        for f in report.files:
+            _write(
+                f"  {f.status:<10} {f.path}  [{_size_text(f.size)}]" + (f"\n    {f.note}" if f.note else "")
+            )
+        _write(
+            f"{len(report.with_status('downloaded'))} downloaded ({_size_text(report.transferred)}), "
+            f"{len(report.with_status('present'))} already present, {len(report.with_status('kept'))} kept "
+            f"(different file in place) in {report.dest_dir}"
+        )
+    return 0 if report.ok else 1
+
+
+# -- import -----------------------------------------------------------------------------------------------
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from gpt_sovits.registry.importer import import_model_file, import_pretrained
+
+    path = args.path.expanduser()
+    if path.is_file():
+        done = import_model_file(path, settings.pretrained_dir)
+        if args.json:
+            _write(
+                json.dumps(
+                    {
+                        "source": str(done.source),
+                        "dest": str(done.dest),
+                        "status": done.status,
+                        "kind": done.identity.kind,
+                        "version": done.identity.version,
+                    }
+                )
+            )
+        else:
+            _write(f"{done.status}: {done.source} -> {done.dest} ({done.identity.describe()})")
+        return 0
+    report = import_pretrained(path, settings.pretrained_dir)
+    if args.json:
+        items = [
+            {"key": i.item.key, "path": i.item.path, "status": i.status, "note": i.note} for i in report.items
+        ]
+        out = {
+            "source": str(report.source),
+            "items": items,
+            "still_missing": [i.key for i in report.still_missing],
+        }
+        _write(json.dumps(out, ensure_ascii=False))
+    else:
+        _write(f"Importing from {report.source} into {report.dest_dir}:")
+        for i in report.items:
+            _write(f"  {i.status:<10} {i.item.path}" + (f"\n    {i.note}" if i.note else ""))
+        if report.still_missing:
+            _write("Still missing: " + ", ".join(i.path for i in report.still_missing))
+            _write(how_to_get(settings.pretrained_dir))
+    if not any(i.status in ("imported", "present", "kept") for i in report.items):
+        raise GPTSoVITSError(f"Nothing usable was imported from {report.source}; see the reasons above.")
+    return 1 if report.with_status("invalid") or report.with_status("kept") else 0
+
+
+# -- inspect ----------------------------------------------------------------------------------------------
+def _inspect(args: argparse.Namespace, settings: Settings) -> int:
+    from gpt_sovits.models.__main__ import main as inspect_main
+
+    return inspect_main(["inspect", *args.files, *(["--json"] if args.json else [])])
