@@ -203,7 +203,8 @@ class ModelRegistry:
 
     ``device`` is the device/precision choice every typed helper loads with. ``budget_bytes`` None means
     80% of the GPU's memory on CUDA and 50% of the RAM on the CPU. ``cpu_gpt_weight_dtype`` is the dtype
-    of the GPT decoder's CPU weight tables (float32 reproduces the reference exactly; bf16/fp16 halve the
+    of the GPT decoder's CPU weight tables (None: the chosen precision, so ``choose_device("cpu", "bf16")``
+    is the fast CPU mode; float32 reproduces the reference exactly; bf16/fp16 halve the
     bytes read per token). Nothing is loaded until a model is requested. All methods are thread-safe.
     """
 
@@ -212,7 +213,7 @@ class ModelRegistry:
         device: DeviceChoice,
         budget_bytes: int | None = None,
         *,
-        cpu_gpt_weight_dtype: torch.dtype = torch.float32,
+        cpu_gpt_weight_dtype: torch.dtype | None = None,
     ) -> None:
         if budget_bytes is not None and budget_bytes <= 0:
             raise ValueError(f"budget_bytes must be positive, got {budget_bytes}")
@@ -368,7 +369,9 @@ class ModelRegistry:
 
         def load() -> GPTHandle:
             loaded = load_gpt(path, device=choice.device, dtype=choice.dtype)
-            weight_dtype = self.cpu_gpt_weight_dtype if choice.device.type == "cpu" else choice.dtype
+            # On the CPU the module stays float32; the decoder's weight tables follow the chosen precision
+            # (bf16/fp16 halve the bytes read per token) unless cpu_gpt_weight_dtype says otherwise.
+            weight_dtype = (self.cpu_gpt_weight_dtype or choice.dtype) if choice.device.type == "cpu" else choice.dtype
             return GPTHandle(loaded, T2SDecoder(loaded.module, weight_dtype=weight_dtype))
 
         return self.get("gpt", path, load)
