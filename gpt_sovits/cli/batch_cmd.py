@@ -36,6 +36,8 @@ OPTION_FIELDS = {f.name for f in fields(SynthesisOptions)} - {
     "gpt_path",
     "sovits_path",
     "ref_audio",
+    "ref_text",
+    "ref_lang",
 }
 FILE_KEYS = {"text", "voice", "gpt", "sovits", "ref", "ref_text", "ref_lang", "out", "options"}
 

@@ -113,24 +113,29 @@ class Engine:
         self.voices = voices
         self.lock = threading.Lock()
         self.references = ReferenceCache(self, voices)
-        self._global_dicts: tuple[Dictionary, ...] | None = None
+        self._global_dicts: dict[str, tuple[Dictionary, ...]] = {}
 
     # ------------------------------------------------------------------ planning
     def global_dictionaries(self, version: str = "v2") -> tuple[Dictionary, ...]:
-        if self._global_dicts is None:
-            self._global_dicts = tuple(Dictionary.load(p, version) for p in self.settings.dictionaries)
-        return self._global_dicts
+        """The dictionaries of the settings, parsed for the phone set of ``version`` (read once)."""
+        if version not in self._global_dicts:
+            self._global_dicts[version] = tuple(
+                Dictionary.load(p, version) for p in self.settings.dictionaries
+            )
+        return self._global_dicts[version]
 
     def plan(self, options: SynthesisOptions) -> Plan:
         """Resolve the voice (or the given files, or the pretrained defaults) of a request."""
         _check_options(options)
-        dicts: list[Dictionary] = list(self.global_dictionaries())
+        dicts: list[Dictionary] = []
+        version = "v2"
         if options.voice:
             if self.voices is None:
                 raise SynthesisError(
                     "No voice library is configured; give --gpt, --sovits and --ref instead."
                 )
             voice = self.voices.get(options.voice)
+            version = self.text_version(voice.version)
             defaults = {f.name: f.default for f in fields(SynthesisOptions)}
             known = {k: v for k, v in dict(voice.defaults).items() if k in defaults}
             merged = {k: v for k, v in known.items() if getattr(options, k) == defaults[k]}
@@ -139,7 +144,7 @@ class Engine:
             if options.ref_audio:  # a request may bring its own reference audio
                 refs = [(Path(p), options.ref_text, options.ref_lang) for p in options.ref_audio]
             if voice.dictionary_path is not None:
-                dicts.append(Dictionary.load(voice.dictionary_path))
+                dicts.append(Dictionary.load(voice.dictionary_path, version))
             gpt = Path(options.gpt_path) if options.gpt_path else voice.gpt_path
             sovits = Path(options.sovits_path) if options.sovits_path else voice.sovits_path
             name = voice.name
@@ -160,8 +165,9 @@ class Engine:
             if not p.is_file():
                 raise SynthesisError(f"Reference audio {p} does not exist.")
         if options.dictionary:
-            dicts.append(Dictionary.from_lines(options.dictionary, "<request>"))
-        return Plan(options, gpt, sovits, tuple(refs), name, tuple(dicts))
+            dicts.append(Dictionary.from_lines(options.dictionary, "<request>", version))
+        # Global first, then the voice's, then the request's: later dictionaries win.
+        return Plan(options, gpt, sovits, tuple(refs), name, (*self.global_dictionaries(version), *dicts))
 
     def _pretrained(self, key: str, what: str) -> Path:
         from gpt_sovits.registry.layout import PRETRAINED_V2, how_to_get
@@ -352,13 +358,15 @@ class Engine:
         yield from self._stream_batch(gpt, phones, bert, prompts, sampler, gen, o, cancel, vocoders)
 
     def _stream_batch(self, gpt, phones, bert, prompts, sampler, gen, o, cancel, vocoders):
-        streamers = [RowStreamer(v) for v in vocoders]
+        streamers = [RowStreamer(v, first=o.stream_chunk_tokens) for v in vocoders]
         codes: list[list[torch.Tensor]] = [[] for _ in vocoders]
         lengths = [0] * len(vocoders)
         done = [False] * len(vocoders)
         waiting: list[list[np.ndarray]] = [[] for _ in vocoders]
         current = 0  # rows before `current` are complete and emitted
-        it = gpt.decoder.stream(phones, bert, prompts, sampler, gen, chunk_size=o.stream_chunk_tokens)
+        # Tokens arrive in small steps so each row's pieces go out as soon as they are due.
+        step = max(4, o.stream_chunk_tokens // 2)
+        it = gpt.decoder.stream(phones, bert, prompts, sampler, gen, chunk_size=step)
         while current < len(vocoders):
             cancel.check()
             t = time.perf_counter()
@@ -373,7 +381,7 @@ class Engine:
             t = time.perf_counter()
             piece = None
             if all_codes.numel():
-                piece = streamers[r].feed(all_codes, chunk.final, min_new=o.stream_chunk_tokens // 2)
+                piece = streamers[r].feed(all_codes, chunk.final)
             dt_sovits = time.perf_counter() - t
             if piece is not None:
                 piece = np.clip(piece, -1.0, 1.0)

@@ -51,21 +51,40 @@ class RowVocoder:
 class RowStreamer:
     """Feeds a growing code sequence, returns audio pieces that join into the row's audio."""
 
-    def __init__(self, vocoder: RowVocoder, context: int = 24, lookahead: int = 4, fade: int = 640) -> None:
+    def __init__(
+        self,
+        vocoder: RowVocoder,
+        first: int = 24,
+        context: int = 24,
+        lookahead: int = 4,
+        fade: int = 640,
+        longest: int = 96,
+    ) -> None:
         self.vocoder = vocoder
+        self.first = first
+        self.longest = longest
+        self.pieces = 0
         self.context = context
         self.lookahead = lookahead
         self.fade = fade
         self.boundary = 0  # codes emitted so far
         self.held = np.zeros(0, dtype=np.float32)  # last `fade` samples, not emitted yet
 
-    def feed(self, codes: torch.Tensor, final: bool, min_new: int = 1) -> np.ndarray | None:
+    def wanted(self) -> int:
+        """New codes needed before the next piece: ``first`` minus the lookahead for the first piece (low
+        latency), then doubling up to ``longest`` (fewer overlapping windows, so less repeated work)."""
+        if self.pieces == 0:
+            return max(1, self.first - self.lookahead)
+        return min(self.longest, self.first * 2**self.pieces)
+
+    def feed(self, codes: torch.Tensor, final: bool) -> np.ndarray | None:
         """Audio for the codes up to ``len(codes) - lookahead`` (all of them when ``final``), or None
-        when fewer than ``min_new`` new codes could be emitted."""
+        when fewer than :meth:`wanted` new codes could be emitted."""
         n = int(codes.numel())
         end = n if final else n - self.lookahead
-        if not final and end - self.boundary < min_new:
+        if not final and end - self.boundary < self.wanted():
             return None
+        self.pieces += 1
         first = max(0, self.boundary - self.context)
         out = self.vocoder.decode(codes[first:n], first)
         per_code = len(out) / max(n - first, 1)
