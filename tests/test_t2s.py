@@ -33,28 +33,26 @@ EOS = 1024
 
 # ----------------------------------------------------------------------------- helpers
 def load_tiny(compat_dir) -> Text2SemanticModel:
-    """The fixture GPT, weights converted to float32."""
-    path = compat_dir / "fixtures" / "gpt_tiny_v2.ckpt"
-    try:
-        from gpt_sovits.models.checkpoint import read_checkpoint
-    except ImportError:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        weight, config = ckpt["weight"], ckpt["config"]
-    else:
-        ckpt = read_checkpoint(path)
-        weight, config = ckpt.weight, ckpt.config
-    return Text2SemanticModel.from_official(config, weight)
+    """The fixture GPT through the one loading path, weights converted to float32."""
+    from gpt_sovits.models.loading import load_gpt
+
+    return load_gpt(compat_dir / "fixtures" / "gpt_tiny_v2.ckpt").module.eval()
 
 
-def test_from_official_rejects_mismatched_weights(compat_dir):
+def test_loader_rejects_mismatched_weights(compat_dir, tmp_path):
+    from gpt_sovits.models.checkpoint import CheckpointError
+    from gpt_sovits.models.loading import load_gpt
+
     ckpt = torch.load(compat_dir / "fixtures" / "gpt_tiny_v2.ckpt", map_location="cpu", weights_only=True)
     weight = dict(ckpt["weight"])
     del weight["model.ar_predict_layer.weight"]
-    with pytest.raises(T2SConfigError, match="missing"):
-        Text2SemanticModel.from_official(ckpt["config"], weight)
+    torch.save({**ckpt, "weight": weight}, tmp_path / "cut.ckpt")
+    with pytest.raises(CheckpointError, match="missing"):
+        load_gpt(tmp_path / "cut.ckpt")
     bigger = {**ckpt["config"], "model": {**ckpt["config"]["model"], "n_layer": 3}}
-    with pytest.raises(T2SConfigError, match="missing"):
-        Text2SemanticModel.from_official(bigger, ckpt["weight"])
+    torch.save({**ckpt, "config": bigger}, tmp_path / "bigger.ckpt")
+    with pytest.raises(CheckpointError, match="missing"):
+        load_gpt(tmp_path / "bigger.ckpt")
 
 
 @pytest.fixture(scope="module")

@@ -11,14 +11,13 @@ Training (:meth:`Text2SemanticModel.forward`) and inference are separate: infere
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gpt_sovits.models.t2s.config import T2SConfig, T2SConfigError
+from gpt_sovits.models.t2s.config import T2SConfig
 from gpt_sovits.models.t2s.layers import EncoderLayer, SinePositions, TokenEmbedding, TransformerStack
 
 ACCURACY_TOP_K = 3  # the official trainer logs top-3 accuracy
@@ -86,31 +85,6 @@ class Text2SemanticModel(nn.Module):
             ]
         )
         self.ar_predict_layer = nn.Linear(dim, config.vocab_size, bias=False)
-
-    @classmethod
-    def from_official(
-        cls,
-        config: Mapping[str, Any],
-        weight: Mapping[str, torch.Tensor],
-        dtype: torch.dtype = torch.float32,
-    ) -> Text2SemanticModel:
-        """Build from an official ``.ckpt``'s ``config`` dict and ``weight`` dict (``model.``-prefixed
-        keys, usually fp16), converted to ``dtype``; returned in eval mode."""
-        model = cls(T2SConfig.from_official(config))
-        prefix = "model."
-        state = {k.removeprefix(prefix): v.to(dtype) for k, v in weight.items()}
-        expected = model.state_dict()
-        missing = sorted(set(expected) - set(state))
-        unexpected = sorted(set(state) - set(expected))
-        wrong = sorted(k for k in expected if k in state and state[k].shape != expected[k].shape)
-        if missing or unexpected or wrong:
-            raise T2SConfigError(
-                "GPT weights do not fit their own config "
-                f"(missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {wrong[:3]}); "
-                "the .ckpt file is damaged or not a GPT-SoVITS GPT."
-            )
-        model.load_state_dict(state, strict=True)
-        return model.to(dtype).eval()
 
     # ----------------------------------------------------------------- embeddings
     def embed_text(self, phones: torch.Tensor, bert: torch.Tensor) -> torch.Tensor:
