@@ -203,6 +203,9 @@ class DictionaryStack:
         for d in self.dictionaries:
             merged.update(d.entries)
         self._entries = merged
+        # Latin-script entries also match other capitalisations ("tomato" matches "Tomato" at the start of a
+        # sentence); an entry written with that exact capitalisation still wins.
+        self._folded = {k.lower(): e for k, e in merged.items() if k.isascii()}
         self._max_len = max((len(k) for k in merged), default=0)
 
     @property
@@ -215,7 +218,10 @@ class DictionaryStack:
     def _find(self, text: str, pos: int) -> Entry | None:
         """Longest entry matching ``text`` at ``pos`` (Latin surfaces must stand as whole words)."""
         for length in range(min(self._max_len, len(text) - pos), 0, -1):
-            e = self._entries.get(text[pos : pos + length])
+            piece = text[pos : pos + length]
+            e = self._entries.get(piece)
+            if e is None and piece.isascii():
+                e = self._folded.get(piece.lower())
             if e is None:
                 continue
             end = pos + length
