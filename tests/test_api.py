@@ -91,6 +91,13 @@ def env(tmp_path_factory, speak):
 def base(env):
     with live_server(create_app(env["engine"], env["settings"])) as url:
         yield url
+    # Requests cancelled by timeouts finish in worker threads; let them end before other modules run
+    # (CPython 3.11's ast module is not safe against a concurrent compile in another thread).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(
+        t.name.startswith("api-") and t.is_alive() for t in threading.enumerate()
+    ):
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

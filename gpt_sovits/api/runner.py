@@ -45,6 +45,9 @@ def _deliver(loop: asyncio.AbstractEventLoop, callback: Callable, *args) -> None
 def _settle(future: asyncio.Future, value, error: BaseException | None) -> None:
     if future.done():
         return
+    # The waiter may have given up (timeout, disconnect): mark a late error as seen so asyncio does not
+    # log "exception was never retrieved" for a request that was answered already.
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())
     if error is not None:
         future.set_exception(error)
     else:

@@ -32,13 +32,9 @@ class ServeConfig:
 
 def build_engine(settings: Settings, device: str | None = None, precision: str = "auto"):
     """An Engine over a fresh ModelRegistry on the chosen device and the settings' voice library."""
-    from gpt_sovits.device import choose_device
     from gpt_sovits.inference.engine import Engine
-    from gpt_sovits.registry.registry import ModelRegistry
-    from gpt_sovits.voices import VoiceLibrary
 
-    registry = ModelRegistry(choose_device(device or settings.device, precision))
-    return Engine(registry, settings, VoiceLibrary(settings.voices_dir))
+    return Engine.from_settings(settings, device, precision)
 
 
 def build_app(settings: Settings, config: ServeConfig):

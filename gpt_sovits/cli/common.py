@@ -80,10 +80,6 @@ def options_from_args(args: argparse.Namespace, text: str, **extra) -> Synthesis
 
 def build_engine(settings: Settings, device: str | None = None, precision: str = "auto"):
     """A registry on the chosen device, the voice library and the engine over them."""
-    from gpt_sovits.device import choose_device
     from gpt_sovits.inference.engine import Engine
-    from gpt_sovits.registry.registry import ModelRegistry
-    from gpt_sovits.voices import VoiceLibrary
 
-    choice = choose_device(device or settings.device, precision)
-    return Engine(ModelRegistry(choice), settings, VoiceLibrary(settings.voices_dir))
+    return Engine.from_settings(settings, device, precision)

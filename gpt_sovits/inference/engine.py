@@ -115,6 +115,17 @@ class Engine:
         self.references = ReferenceCache(self, voices)
         self._global_dicts: dict[str, tuple[Dictionary, ...]] = {}
 
+    @classmethod
+    def from_settings(cls, settings: Settings, device: str | None = None, precision: str = "auto") -> Engine:
+        """The usual engine of an entry point: a fresh registry on the chosen device (``device`` None: the
+        settings' choice) and the settings' voice library."""
+        from gpt_sovits.device import choose_device
+        from gpt_sovits.registry.registry import ModelRegistry
+        from gpt_sovits.voices import VoiceLibrary
+
+        registry = ModelRegistry(choose_device(device or settings.device, precision))
+        return cls(registry, settings, VoiceLibrary(settings.voices_dir))
+
     # ------------------------------------------------------------------ planning
     def global_dictionaries(self, version: str = "v2") -> tuple[Dictionary, ...]:
         """The dictionaries of the settings, parsed for the phone set of ``version`` (read once)."""

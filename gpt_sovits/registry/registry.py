@@ -371,7 +371,9 @@ class ModelRegistry:
             loaded = load_gpt(path, device=choice.device, dtype=choice.dtype)
             # On the CPU the module stays float32; the decoder's weight tables follow the chosen precision
             # (bf16/fp16 halve the bytes read per token) unless cpu_gpt_weight_dtype says otherwise.
-            weight_dtype = (self.cpu_gpt_weight_dtype or choice.dtype) if choice.device.type == "cpu" else choice.dtype
+            weight_dtype = (
+                (self.cpu_gpt_weight_dtype or choice.dtype) if choice.device.type == "cpu" else choice.dtype
+            )
             return GPTHandle(loaded, T2SDecoder(loaded.module, weight_dtype=weight_dtype))
 
         return self.get("gpt", path, load)
