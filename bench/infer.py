@@ -125,16 +125,27 @@ def run(work: Path, device: str, precision: str, repeats: int) -> dict[str, floa
     engine.references._memory.clear()
     cold = engine.synthesize(base)
     assert abs(cold.duration - TOKENS / 25) < 0.05, cold.duration
-    warm, first, stream_total = [], [], []
+    warm, first, stream_total, snr = [], [], [], []
     for i in range(repeats):
         r = engine.synthesize(base.with_overrides(text=TEXT2, seed=i + 1))
         warm.append(r.timings.total / r.duration)
         t0 = time.perf_counter()
         got = None
+        pieces = []
         for chunk in engine.stream(base.with_overrides(text=TEXT2, seed=i + 1)):
             if got is None and len(chunk.audio):
                 got = time.perf_counter() - t0
+            pieces.append(chunk.audio)
             result = chunk.result
+        joined = np.concatenate(pieces)
+        err = joined - r.audio if len(joined) == len(r.audio) else None
+        snr.append(
+            np.inf
+            if err is None or not err.any()
+            else 10 * np.log10(np.sum(r.audio**2) / np.sum(err**2))
+            if err is not None
+            else np.nan
+        )
         first.append(got)
         stream_total.append(result.timings.total / result.duration)
     t = cold.timings
@@ -147,6 +158,7 @@ def run(work: Path, device: str, precision: str, repeats: int) -> dict[str, floa
         "warm_rtf": statistics.median(warm),
         "stream_first_chunk_s": statistics.median(first),
         "stream_rtf": statistics.median(stream_total),
+        "stream_snr_db": statistics.median(snr),
     }
 
 
@@ -175,7 +187,10 @@ def main() -> None:
             f"  warm request (cached reference):            RTF {res['warm_rtf']:.3f}  "
             f"= {0.9 / res['warm_rtf']:.2f}x faster than the original's 0.9"
         )
-        print(f"  streamed: first chunk {res['stream_first_chunk_s']:.3f} s, RTF {res['stream_rtf']:.3f}")
+        print(
+            f"  streamed: first chunk {res['stream_first_chunk_s']:.3f} s, RTF {res['stream_rtf']:.3f}, "
+            f"joined stream vs whole audio SNR {res['stream_snr_db']:.1f} dB"
+        )
 
 
 if __name__ == "__main__":

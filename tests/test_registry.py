@@ -304,6 +304,19 @@ def test_cpu_gpt_weight_dtype_option(tiny):
     assert entry.dtype == "float32+bfloat16"
 
 
+def test_cpu_half_precision_is_the_fast_cpu_mode(tiny):
+    from gpt_sovits.device import choose_device
+
+    reg = ModelRegistry(choose_device("cpu", "bf16"))
+    handle = reg.gpt(tiny["gpt"])
+    assert handle.decoder.weight_dtype == torch.float16  # fp16 tables: same bytes as bf16, more precise
+    assert next(handle.loaded.module.parameters()).dtype == torch.float32
+    assert ModelRegistry(choose_device("cpu")).gpt(tiny["gpt"]).decoder.weight_dtype == torch.float32
+    sovits = reg.sovits(tiny["sovits"])
+    assert sovits.module.dec.conv_pre.weight.dtype == torch.bfloat16  # only the HiFi-GAN decoder
+    assert sovits.module.enc_p.ssl_proj.weight.dtype == torch.float32
+
+
 # --------------------------------------------------------------------------------------------- catalog
 def test_catalog_lists_missing_pretrained_items(tmp_path):
     settings = Settings(pretrained_dir=tmp_path / "pretrained", voices_dir=tmp_path / "voices")
