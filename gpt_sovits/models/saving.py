@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import functools
 import io
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from gpt_sovits.fileio import atomic_write_bytes
 from gpt_sovits.models.checkpoint import VERSION_HEADERS, ZIP_MAGIC, CheckpointError
 
 FORMAT_NAME = "gpt-sovits-studio"
@@ -77,16 +76,7 @@ def _write_atomic(path: Path, data: bytes, overwrite: bool) -> None:
     if path.exists() and not overwrite:
         raise CheckpointError(f"{path} already exists; choose another name (nothing was overwritten).")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data)
 
 
 def _serialise(obj: dict[str, Any], header: bytes = ZIP_MAGIC) -> bytes:

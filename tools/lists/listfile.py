@@ -24,11 +24,11 @@ from __future__ import annotations
 import logging
 import os
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from gpt_sovits import fileio
 from gpt_sovits.errors import GPTSoVITSError
 
 logger = logging.getLogger(__name__)
@@ -155,15 +155,7 @@ def parse_lines(text: str) -> list[ListRow | RawLine]:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    fileio.atomic_write_bytes(path, data)
 
 
 class DatasetList:
