@@ -243,6 +243,7 @@ def test_concurrent_requests_do_not_mix(engine, home):
         ({"speed": 0.0}, SynthesisError, "speed"),
         ({"top_k": 0}, SynthesisError, "top_k"),
         ({"text": "?!..."}, TextError, "nothing to speak"),
+        ({"text": "☃★♞"}, TextError, "nothing to speak"),
     ],
 )
 def test_bad_requests(engine, home, change, error, message):
@@ -370,3 +371,25 @@ def test_voice_reuse_skips_feature_extraction(home, tmp_path):
     b = second.synthesize(SynthesisOptions(text="Reuse me.", voice="Cached", seed=3))
     assert np.array_equal(a.audio, b.audio)
     assert not any(e.kind == "hubert" for e in second.registry.loaded())
+
+
+def test_v2pro_voice_uses_the_speaker_encoder(home, tmp_path):
+    from tiny_models import save_tiny_sovits
+
+    from gpt_sovits.features import SV_NAME
+    from gpt_sovits.models.speaker import ERes2NetV2, ERes2NetV2Config
+
+    tiny, ref = home
+    root = tmp_path / "pro"
+    shutil.copytree(tiny.pretrained, root / "pretrained")
+    pro = save_tiny_sovits(root / "pro.pth", version="v2Pro")
+    eng = Engine(ModelRegistry(choose_device("cpu")), settings_for(root))
+    with pytest.raises(GPTSoVITSError, match="pretrained_eres2netv2w24s4ep4"):
+        eng.synthesize(opts(home, sovits_path=pro))
+    torch.manual_seed(0)
+    sv = root / "pretrained" / SV_NAME
+    sv.parent.mkdir(parents=True)
+    torch.save(ERes2NetV2(ERes2NetV2Config()).state_dict(), sv)  # the official file is a plain state dict
+    r = eng.synthesize(opts(home, sovits_path=pro, seed=2))
+    assert len(r.audio) == expected_samples(r)
+    assert any(e.kind == "speaker" for e in eng.registry.loaded())
