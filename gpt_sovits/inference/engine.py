@@ -187,9 +187,8 @@ class Engine:
         path = self.settings.pretrained_dir / item.path
         if not path.is_file():
             raise SynthesisError(
-                f"No {what} model was given and the pretrained one is missing ({path}). Pass a model file, "
-                f"use a library voice, or get the pretrained models: python -m gpt_sovits models download. "
-                + how_to_get(self.settings.pretrained_dir)
+                f"No {what} model was given and the pretrained one is missing ({path}). Give a model file "
+                f"or a library voice, or get the pretrained models. {how_to_get(self.settings.pretrained_dir)}"
             )
         return path
 

@@ -15,7 +15,9 @@ class SynthesisOptions:
     """One synthesis request.
 
     The voice comes either from the library (``voice``: its models, references and defaults) or from
-    files (``gpt_path``, ``sovits_path``, ``ref_audio``); fields given here override a voice's defaults.
+    files (``gpt_path``, ``sovits_path``, ``ref_audio``). A voice's default options apply to the fields left
+    at their defaults here (the CLI and API leave every option the user did not give at its default);
+    ``gpt_path``/``sovits_path``/``ref_audio`` given with a voice replace the voice's own.
     ``ref_text`` None or empty selects reference-free mode (the GPT gets no prompt codes). ``ref_audio``:
     the first file gives the prompt; all of them are averaged for the timbre. Sampling defaults are the
     official GPT-SoVITS api_v2 defaults.
