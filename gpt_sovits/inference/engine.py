@@ -38,6 +38,7 @@ from gpt_sovits.text.frontend import FrontEnd, TextOptions
 log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 20_000
+GENERATE_PIECE = 32  # tokens per row between two takes of the compute lock
 
 
 class SynthesisError(GPTSoVITSError):
@@ -351,8 +352,7 @@ class Engine:
         gen = torch.Generator(device=device).manual_seed(seed)
         if not streaming:
             t = time.perf_counter()
-            with self.lock:
-                codes = gpt.decoder.generate(phones, bert, prompts, sampler, gen)
+            codes = self._generate(gpt, phones, bert, prompts, sampler, gen, cancel)
             dt = time.perf_counter() - t
             for i, (c, voc) in enumerate(zip(codes, vocoders)):
                 cancel.check()
@@ -366,6 +366,20 @@ class Engine:
                 yield ("done", i, (c, len(audio)), 0.0, 0.0)
             return
         yield from self._stream_batch(gpt, phones, bert, prompts, sampler, gen, o, cancel, vocoders)
+
+    def _generate(self, gpt, phones, bert, prompts, sampler, gen, cancel: CancelToken) -> list[torch.Tensor]:
+        """All rows' codes, as ``T2SDecoder.generate`` gives them, but taken in pieces: the compute lock is
+        held per piece (so concurrent requests interleave instead of waiting for a whole batch) and a
+        cancel takes effect within one piece."""
+        rows: list[list[torch.Tensor]] = [[] for _ in phones]
+        it = gpt.decoder.stream(phones, bert, prompts, sampler, gen, chunk_size=GENERATE_PIECE)
+        while True:
+            cancel.check()
+            with self.lock:
+                chunk = next(it, None)
+            if chunk is None:
+                return [torch.cat(r) if r else torch.zeros(0, dtype=torch.long) for r in rows]
+            rows[chunk.row].append(chunk.tokens)
 
     def _stream_batch(self, gpt, phones, bert, prompts, sampler, gen, o, cancel, vocoders):
         streamers = [RowStreamer(v, first=o.stream_chunk_tokens) for v in vocoders]

@@ -51,7 +51,11 @@ class ReferenceCache:
         ]
         for path, text, lang in plan.references:
             parts += [_file_id(path), text or "", lang]
-        parts += [f"dict={d.name}:{len(d.entries)}" for d in plan.dictionaries]
+        # The reference text's phones depend on every dictionary entry, not just on which files were read.
+        parts += [
+            f"dict={d.name}:{hashlib.sha256(repr(sorted(d.entries.items())).encode()).hexdigest()}"
+            for d in plan.dictionaries
+        ]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
     def get(self, plan, sovits, version: str, frontend):
