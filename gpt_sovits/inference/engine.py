@@ -105,6 +105,24 @@ def _check_options(o: SynthesisOptions) -> None:
             raise SynthesisError(message)
 
 
+def _segment_report(
+    row: Row, codes: torch.Tensor, budget: int, start_s: float, length_s: float
+) -> SegmentReport:
+    tokens = int(codes.numel())
+    return SegmentReport(
+        row.index,
+        row.text,
+        row.langs,
+        row.phones,
+        tokens,
+        budget,
+        start_s,
+        start_s + length_s,
+        stopped_by_budget=tokens >= budget,
+        padded=row.padded,
+    )
+
+
 class Engine:
     """Text to speech with GPT-SoVITS models (see :mod:`gpt_sovits.inference`)."""
 
@@ -284,20 +302,7 @@ class Engine:
                     continue
                 codes, audio_len = payload
                 row = batch[i]
-                reports.append(
-                    SegmentReport(
-                        row.index,
-                        row.text,
-                        row.langs,
-                        row.phones,
-                        int(codes.numel()),
-                        budgets[i],
-                        position / rate,
-                        (position + audio_len) / rate,
-                        stopped_by_budget=int(codes.numel()) >= budgets[i],
-                        padded=row.padded,
-                    )
-                )
+                reports.append(_segment_report(row, codes, budgets[i], position / rate, audio_len / rate))
                 if reports[-1].stopped_by_budget:
                     warnings.append(
                         f"segment {row.index} reached its token budget ({budgets[i]}) and was cut: the model "
