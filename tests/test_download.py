@@ -410,9 +410,14 @@ def test_cli_import_list_identify_inspect(home, repo, tmp_path, capsys):
     own_gpt = home / "user_voices" / "alice" / "alice-e15.ckpt"
     own_gpt.parent.mkdir(parents=True)
     own_gpt.write_bytes(repo[GPT])
+    (own_gpt.parent / "broken.pth").write_bytes(b"not a model")
     assert main(["models", "list", "--identify", "--json"]) == 0
     users = {Path(u["file"]).name: (u["kind"], u["version"]) for u in _json_out(capsys)["user_models"]}
-    assert users == {"bob_e10_s200.pth": ("sovits", "v2"), "alice-e15.ckpt": ("gpt", "v2")}
+    assert users == {
+        "bob_e10_s200.pth": ("sovits", "v2"),
+        "alice-e15.ckpt": ("gpt", "v2"),
+        "broken.pth": ("unknown", None),
+    }
 
     assert main(["models", "inspect", str(own_gpt), "--json"]) == 0
     assert _json_out(capsys)["kind"] == "gpt"

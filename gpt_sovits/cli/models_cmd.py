@@ -10,20 +10,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from gpt_sovits.errors import GPTSoVITSError
 from gpt_sovits.registry.layout import (
     ALL_PRETRAINED,
     PRETRAINED_SETS,
     PRETRAINED_V2,
-    USER_MODELS_DIR,
     how_to_get,
     item_present,
 )
 from gpt_sovits.settings import Settings
-
-MODEL_SUFFIXES = (".ckpt", ".pth")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,32 +81,6 @@ def _disk_size(path: Path) -> int:
 
 
 # -- list -------------------------------------------------------------------------------------------------
-def user_model_files(settings: Settings) -> list[Path]:
-    """``pretrained/user/*.ckpt|*.pth`` and model files inside the voice folders of ``voices_dir``."""
-    found = []
-    user = settings.pretrained_dir / USER_MODELS_DIR
-    if user.is_dir():
-        found += sorted(p for p in user.iterdir() if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES)
-    if settings.voices_dir.is_dir():
-        for voice in sorted(p for p in settings.voices_dir.iterdir() if p.is_dir()):
-            found += sorted(p for p in voice.rglob("*") if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES)
-    return found
-
-
-def _describe_user_file(path: Path, with_identity: bool) -> dict[str, Any]:
-    entry: dict[str, Any] = {"file": str(path), "size": path.stat().st_size}
-    if with_identity:
-        from gpt_sovits.models.checkpoint import CheckpointError, read_checkpoint
-        from gpt_sovits.models.identify import identify
-
-        try:
-            identity = identify(read_checkpoint(path))
-            entry.update(kind=identity.kind, version=identity.version)
-        except CheckpointError as exc:
-            entry["error"] = str(exc)
-    return entry
-
-
 def _list(args: argparse.Namespace, settings: Settings) -> int:
     root = settings.pretrained_dir
     core = {i.key for i in PRETRAINED_V2}
@@ -128,7 +98,17 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
                 "needed_for": item.needed_for,
             }
         )
-    users = [_describe_user_file(p, args.identify) for p in user_model_files(settings)]
+    from gpt_sovits.registry.catalog import scan_models
+
+    users = [
+        {
+            "file": str(f.path),
+            "size": f.size,
+            **({"kind": f.kind, "version": f.version} if args.identify else {}),
+        }
+        for f in scan_models(settings, identify=args.identify)
+        if f.source != "pretrained"
+    ]
     missing = [e for e in items if e["set"] == "v2" and not e["present"]]
     if args.json:
         out = {
@@ -149,11 +129,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
         )
     _write(f"Your model files ({len(users)}):")
     for u in users:
-        what = (
-            f"  {u['kind']} {u['version']}"
-            if "kind" in u
-            else (f"  unreadable: {u['error']}" if "error" in u else "")
-        )
+        what = f"  {u['kind']} {u['version'] or ''}".rstrip() if "kind" in u else ""
         _write(f"  {u['file']}  [{_size_text(u['size'])}]{what}")
     if missing:
         _write(f"Missing from the v2 set ({len(missing)}):")
