@@ -31,6 +31,7 @@ from gpt_sovits.inference.refcache import ReferenceCache
 from gpt_sovits.inference.sampling import make_sampler
 from gpt_sovits.inference.textprep import Row, build_rows, token_budget
 from gpt_sovits.inference.vocode import RowStreamer, RowVocoder
+from gpt_sovits.models.t2s.decode import join_stream
 from gpt_sovits.settings import Settings
 from gpt_sovits.text.dictionary import Dictionary
 from gpt_sovits.text.frontend import FrontEnd, TextOptions
@@ -200,10 +201,9 @@ class Engine:
         return Plan(options, gpt, sovits, tuple(refs), name, (*self.global_dictionaries(version), *dicts))
 
     def _pretrained(self, key: str, what: str) -> Path:
-        from gpt_sovits.registry.layout import PRETRAINED_V2, how_to_get
+        from gpt_sovits.registry.layout import how_to_get, pretrained_item
 
-        item = next(i for i in PRETRAINED_V2 if i.key == key)
-        path = self.settings.pretrained_dir / item.path
+        path = self.settings.pretrained_dir / pretrained_item(key).path
         if not path.is_file():
             raise SynthesisError(
                 f"No {what} model was given and the pretrained one is missing ({path}). Give a model file "
@@ -213,10 +213,9 @@ class Engine:
 
     def feature_path(self, key: str) -> Path:
         """Folder or file of a pretrained feature model (``hubert``, ``bert``, ``sv``)."""
-        from gpt_sovits.registry.layout import PRETRAINED_V2
+        from gpt_sovits.registry.layout import pretrained_item
 
-        item = next(i for i in PRETRAINED_V2 if i.key == key)
-        return self.settings.pretrained_dir / item.path
+        return self.settings.pretrained_dir / pretrained_item(key).path
 
     def bert_features(self, segment) -> torch.Tensor:
         """``[1024, n_phones]`` BERT features of a front-end segment (zeros except for Chinese)."""
@@ -376,15 +375,18 @@ class Engine:
         """All rows' codes, as ``T2SDecoder.generate`` gives them, but taken in pieces: the compute lock is
         held per piece (so concurrent requests interleave instead of waiting for a whole batch) and a
         cancel takes effect within one piece."""
-        rows: list[list[torch.Tensor]] = [[] for _ in phones]
         it = gpt.decoder.stream(phones, bert, prompts, sampler, gen, chunk_size=GENERATE_PIECE)
+        return join_stream(self._locked(it, cancel), len(phones))
+
+    def _locked(self, chunks: Iterator, cancel: CancelToken) -> Iterator:
+        """Take ``chunks`` one at a time under the compute lock, checking ``cancel`` before each."""
         while True:
             cancel.check()
             with self.lock:
-                chunk = next(it, None)
+                chunk = next(chunks, None)
             if chunk is None:
-                return [torch.cat(r) if r else torch.zeros(0, dtype=torch.long) for r in rows]
-            rows[chunk.row].append(chunk.tokens)
+                return
+            yield chunk
 
     def _stream_batch(self, gpt, phones, bert, prompts, sampler, gen, o, cancel, vocoders):
         streamers = [RowStreamer(v, first=o.stream_chunk_tokens) for v in vocoders]
@@ -395,12 +397,12 @@ class Engine:
         current = 0  # rows before `current` are complete and emitted
         # Tokens arrive in small steps so each row's pieces go out as soon as they are due.
         step = max(4, o.stream_chunk_tokens // 2)
-        it = gpt.decoder.stream(phones, bert, prompts, sampler, gen, chunk_size=step)
+        chunks = self._locked(
+            gpt.decoder.stream(phones, bert, prompts, sampler, gen, chunk_size=step), cancel
+        )
         while current < len(vocoders):
-            cancel.check()
             t = time.perf_counter()
-            with self.lock:
-                chunk = next(it, None)
+            chunk = next(chunks, None)
             dt_gpt = time.perf_counter() - t
             if chunk is None:
                 break

@@ -13,7 +13,7 @@ step and is the straightforward definition the fast path is tested against.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -57,6 +57,14 @@ def bf16_supported() -> bool:
         return False
     found = caps()
     return bool(found.get("avx512_bf16") or found.get("amx_bf16"))
+
+
+def join_stream(chunks: Iterable[StreamChunk], rows: int) -> list[torch.Tensor]:
+    """The codes of each of ``rows`` rows (``[N_i]`` int64) from a :meth:`T2SDecoder.stream`."""
+    out: list[list[torch.Tensor]] = [[] for _ in range(rows)]
+    for chunk in chunks:
+        out[chunk.row].append(chunk.tokens)
+    return [torch.cat(r) if r else torch.zeros(0, dtype=torch.long) for r in out]
 
 
 class T2SDecoder:
@@ -112,12 +120,10 @@ class T2SDecoder:
         phones[i]: ``[Tx_i]`` ids; bert[i]: ``[1024, Tx_i]``; prompts[i]: ``[Ty_i]`` codes or None
         (reference-free). ``sampler`` defaults to :meth:`Sampler.official`.
         """
-        out: list[list[int]] = [[] for _ in phones]
-        for event in self._run(phones, bert, prompts, sampler, generator):
-            for row, (token, keep) in enumerate(zip(event.tokens, event.accepted)):
-                if keep:
-                    out[row].append(token)
-        return [torch.tensor(row, dtype=torch.long) for row in out]
+        # One chunk per row: the chunk size is never reached, so only the final chunks come out.
+        return join_stream(
+            self.stream(phones, bert, prompts, sampler, generator, chunk_size=1 << 62), len(phones)
+        )
 
     @torch.inference_mode()
     def stream(
