@@ -297,6 +297,8 @@ class Engine:
                         first_chunk = time.perf_counter() - t0
                     pieces.append(payload)
                     if streaming and len(payload):
+                        # Pieces may be queued behind an earlier row: a cancel stops the next one.
+                        cancel.check()
                         yield AudioChunk(payload, rate, batch[i].index)
                     continue
                 codes, audio_len = payload
@@ -312,6 +314,7 @@ class Engine:
                     pieces.append(pause)
                     position += len(pause)
                     if streaming:
+                        cancel.check()
                         yield AudioChunk(pause, rate, row.index)
                 cancel.check()
         audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
