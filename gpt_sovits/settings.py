@@ -48,3 +48,35 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         language=env.get("GPT_SOVITS_LANGUAGE", "auto"),
         dictionaries=dicts,
     )
+
+
+@dataclass(frozen=True)
+class DistributedEnv:
+    """Where this process sits in a torchrun / DDP launch (a single process when not launched so)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 writes files, logs and progress; the other ranks only compute."""
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def distributed_env(env: Mapping[str, str] | None = None) -> DistributedEnv:
+    """Read torchrun's ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` (``MASTER_ADDR``/``PORT`` are read by
+    torch.distributed itself when the process group starts)."""
+    env = os.environ if env is None else env
+    try:
+        return DistributedEnv(
+            rank=int(env.get("RANK", "0")),
+            world_size=int(env.get("WORLD_SIZE", "1")),
+            local_rank=int(env.get("LOCAL_RANK", "0")),
+        )
+    except ValueError:
+        raise ValueError("RANK, WORLD_SIZE and LOCAL_RANK must be integers (torchrun sets them).") from None
