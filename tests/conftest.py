@@ -33,3 +33,14 @@ def speak():
         return np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32), chunks[0].sample_rate
 
     return _speak
+
+
+@pytest.fixture(scope="session")
+def tiny_experiment(tmp_path_factory, speak):
+    """A ~60 s dataset from real piper speech (slicer + Whisper labels) prepared with tiny models.
+
+    Shared by the training tests; treat it as read-only (train into copies or other experiment names).
+    """
+    from train_data import prepare_tiny_experiment
+
+    return prepare_tiny_experiment(tmp_path_factory.mktemp("tiny_experiment"), speak)

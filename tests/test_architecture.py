@@ -28,6 +28,9 @@ ALLOWED: dict[str, set[str]] = {
     "jobs": {"jobs"} | COMMON,
     "inference": {"inference", "models", "features", "text", "audio", "registry", "voices"} | COMMON,
     "training": {"training", "models", "features", "text", "audio", "registry", "voices", "jobs"} | COMMON,
+    # Evaluation synthesizes with trained checkpoints and measures them with the ASR of tools/asr.
+    "evaluation": {"evaluation", "inference", "voices", "registry", "text", "audio", "features", "models"}
+    | COMMON,
     "api": {"api", "inference", "voices", "registry", "jobs", "text", "audio"} | COMMON,
     "ui": {"ui", "inference", "voices", "registry", "jobs", "text", "audio"} | COMMON,
     # The command line is an entry point like webui.py: it may use every layer except the UI.

@@ -200,14 +200,12 @@ class Experiment:
         tensors = {k: v for k, v in asdict_shallow(features).items() if v is not None}
         buffer = _torch_bytes(tensors)
         atomic_write_bytes(path, buffer)
-        with self.items_path.open("a", encoding="utf-8") as f:
-            f.write(record.to_json() + "\n")
+        _append_line(self.items_path, record.to_json())
 
     def append_failure(self, audio: str, text: str, reason: str) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         line = json.dumps({"audio": audio, "text": text, "reason": reason}, ensure_ascii=False)
-        with self.failed_path.open("a", encoding="utf-8") as f:
-            f.write(line + "\n")
+        _append_line(self.failed_path, line)
 
     def load_features(self, record: ItemRecord) -> ItemFeatures:
         """Read a clip's tensors (safe loader: tensors only)."""
@@ -227,6 +225,17 @@ class Experiment:
             codes=data["codes"].long(),
             sv=data["sv"].float() if "sv" in data else None,
         )
+
+
+def _append_line(path: Path, line: str) -> None:
+    """Append one JSON line; a torn last line left by a crash is closed first so it cannot swallow this one."""
+    with path.open("ab") as f:
+        if f.tell() > 0:
+            with path.open("rb") as r:
+                r.seek(-1, 2)
+                if r.read(1) != b"\n":
+                    f.write(b"\n")
+        f.write(line.encode("utf-8") + b"\n")
 
 
 def asdict_shallow(features: ItemFeatures) -> dict[str, torch.Tensor | None]:

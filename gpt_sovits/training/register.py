@@ -1,0 +1,112 @@
+"""Put a trained voice into the voice library: final (or chosen) checkpoints plus a reference clip."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+from gpt_sovits.errors import GPTSoVITSError
+from gpt_sovits.settings import Settings
+from gpt_sovits.training.experiment import Experiment, ItemRecord
+
+log = logging.getLogger(__name__)
+
+REF_MIN_S, REF_MAX_S = 3.0, 10.0  # the reference window the engine uses
+
+
+class RegisterError(GPTSoVITSError):
+    """The experiment has no finished checkpoints or no usable reference clip."""
+
+
+def _epoch_step(path: Path) -> tuple[int, int]:
+    """Sort key of official checkpoint names: ``NAME-e15.ckpt``, ``NAME_e8_s96.pth``."""
+    epoch = re.search(r"[-_]e(\d+)", path.stem)
+    step = re.search(r"_s(\d+)", path.stem)
+    return (int(epoch.group(1)) if epoch else -1, int(step.group(1)) if step else -1)
+
+
+def checkpoints(exp: Experiment, kind: str) -> list[Path]:
+    """Saved checkpoints of ``"gpt"`` or ``"sovits"`` training, oldest first."""
+    suffix = ".ckpt" if kind == "gpt" else ".pth"
+    folder = exp.run_dir(kind) / "checkpoints"
+    files = [p for p in folder.glob(f"*{suffix}") if p.is_file()] if folder.is_dir() else []
+    return sorted(files, key=lambda p: (_epoch_step(p), p.stat().st_mtime))
+
+
+def latest_checkpoint(exp: Experiment, kind: str) -> Path:
+    found = checkpoints(exp, kind)
+    if not found:
+        command = "train-gpt" if kind == "gpt" else "train-sovits"
+        raise RegisterError(
+            f"Experiment {exp.name!r} has no {kind.upper()} checkpoint yet; run "
+            f"`python -m gpt_sovits.training {command} --exp {exp.name}` first."
+        )
+    return found[-1]
+
+
+def qa_flags(exp: Experiment) -> dict[str, bool]:
+    """Item id -> flagged, from the last QA run (empty when QA never ran)."""
+    path = exp.root / "qa.jsonl"
+    if not path.is_file():
+        return {}
+    flags = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+            flags[row["id"]] = bool(row["flagged"])
+        except (ValueError, KeyError):
+            continue
+    return flags
+
+
+def choose_reference(exp: Experiment) -> ItemRecord:
+    """The clip to use as the voice's reference: 3-10 s, not flagged by QA, with the most words."""
+    flags = qa_flags(exp)
+    items = [r for r in exp.items() if Path(r.audio).is_file() and not flags.get(r.id, False)]
+    fitting = [r for r in items if REF_MIN_S <= r.seconds <= REF_MAX_S]
+    pool = fitting or items
+    if not pool:
+        raise RegisterError(
+            f"Experiment {exp.name!r} has no clip whose audio still exists to serve as the reference; "
+            "pass a reference when creating the voice with `python -m gpt_sovits voices create`."
+        )
+    # Most words first (a richer prompt), then closest to 6 s.
+    return max(
+        pool, key=lambda r: (len(r.text.split()) if r.lang != "zh" else len(r.text), -abs(r.seconds - 6))
+    )
+
+
+def register_voice(
+    settings: Settings,
+    exp: Experiment,
+    name: str,
+    *,
+    consent: str,
+    gpt: Path | None = None,
+    sovits: Path | None = None,
+    reference: ItemRecord | None = None,
+):
+    """Create library voice ``name`` from the experiment; returns the :class:`~gpt_sovits.voices.Voice`.
+
+    Defaults: the latest checkpoints and :func:`choose_reference`. The library copies every file and
+    never overwrites an existing voice.
+    """
+    from gpt_sovits.voices import VoiceLibrary
+
+    manifest = exp.read_manifest()
+    gpt = Path(gpt) if gpt else latest_checkpoint(exp, "gpt")
+    sovits = Path(sovits) if sovits else latest_checkpoint(exp, "sovits")
+    ref = reference or choose_reference(exp)
+    voice = VoiceLibrary(settings.voices_dir).create(
+        name,
+        gpt=gpt,
+        sovits=sovits,
+        references=[(Path(ref.audio), ref.text, ref.lang)],
+        language=ref.lang,
+        consent=consent,
+        version=manifest.base_version,
+    )
+    log.info("voice %r added to the library (%s, %s, reference %s)", name, gpt.name, sovits.name, ref.audio)
+    return voice

@@ -1,0 +1,67 @@
+"""A one-minute training dataset made the way a user makes one, for the training tests.
+
+Real piper speech (the 75 s recording of ``speech_corpus``, music and noise included) goes through the data
+tools: the slicer cuts it at silences, the offline Whisper labels the clips into a ``.list``; then
+``prepare`` turns the list into an experiment with the tiny models of ``tiny_models``. Import it as
+``train_data`` (pytest puts tests/ on ``sys.path``)::
+
+    from train_data import build_dataset_list, prepare_tiny_experiment
+
+Building takes ~30-60 s on two cores (ASR dominates), so callers cache it in a session-scoped fixture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from speech_corpus import make_recording
+from tiny_models import TinyHome, make_tiny_home
+
+from gpt_sovits.settings import Settings
+
+
+@dataclass(frozen=True)
+class TinyExperiment:
+    settings: Settings
+    home: TinyHome
+    list_path: Path
+    exp_name: str
+    seconds: float  # prepared audio
+    texts: tuple[str, ...]  # the sentences piper spoke, in order
+
+
+def settings_for(root: Path) -> Settings:
+    return Settings(
+        home=root,
+        pretrained_dir=root / "pretrained",
+        voices_dir=root / "user_voices",
+        logs_dir=root / "logs",
+    )
+
+
+def build_dataset_list(root: Path, speak) -> tuple[Path, tuple[str, ...]]:
+    """Record -> slice -> ASR: a ``.list`` of labelled clips under ``root`` (about 60 s of speech)."""
+    from tools.asr import transcribe_clips
+    from tools.slicer import SliceOptions, slice_file
+
+    rec = make_recording(speak)
+    source = rec.write(root / "recording.wav")
+    clips = slice_file(source, root / "clips", SliceOptions(mode="vad"))
+    if len(clips) < 6:
+        raise AssertionError(f"the slicer made only {len(clips)} clips of the test recording")
+    result = transcribe_clips(root / "clips" / "manifest.jsonl", root / "dataset.list", speaker="joe")
+    if result.failed:
+        raise AssertionError(f"ASR failed on {result.failed}")
+    return root / "dataset.list", tuple(rec.texts)
+
+
+def prepare_tiny_experiment(root: Path, speak, exp_name: str = "joe") -> TinyExperiment:
+    """A tiny ``pretrained/`` plus an experiment prepared from the piper dataset."""
+    from gpt_sovits.training.prepare import PrepareOptions, prepare
+
+    home = make_tiny_home(root)
+    list_path, texts = build_dataset_list(root, speak)
+    settings = settings_for(root)
+    result = prepare(settings, PrepareOptions(list_path, exp_name, device="cpu"))
+    return TinyExperiment(settings, home, list_path, exp_name, result.seconds, texts)
