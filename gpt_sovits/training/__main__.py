@@ -84,6 +84,10 @@ def _add_train(sub, name: str, kind: str, help_text: str) -> None:
         from gpt_sovits.training.sovits_train import add_sovits_arguments
 
         add_sovits_arguments(p)
+    p.add_argument(
+        "--voice", help="when both models are trained, add the voice to the library under this name"
+    )
+    p.add_argument("--consent", help="with --voice: whose voice this is and that they agreed to its use")
     p.set_defaults(run=_run_train, kind=kind)
 
 
@@ -100,6 +104,10 @@ def _run_train(args: argparse.Namespace, settings: Settings) -> int:
         from gpt_sovits.training.sovits_train import sovits_options_from_args as options_from_args
         from gpt_sovits.training.sovits_train import train_sovits as train
     options = options_from_args(args)
+    if args.voice and not (args.consent or "").strip():
+        raise GPTSoVITSError(
+            "--voice needs --consent: say whose voice this is and that they agreed to its use."
+        )
     exp = Experiment(settings.logs_dir, options.exp)
     exp.read_manifest()  # a clear error before anything starts when prepare was not run
     init_distributed(ctx)
@@ -113,7 +121,30 @@ def _run_train(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         run_log.close()
         shutdown_distributed(ctx)
-    return EXIT_CANCELLED if getattr(result, "cancelled", False) else 0
+    if getattr(result, "cancelled", False):
+        return EXIT_CANCELLED
+    if args.voice and ctx.dist.is_main:
+        _register_when_ready(settings, exp, args.voice, args.consent)
+    return 0
+
+
+def _register_when_ready(settings: Settings, exp, name: str, consent: str) -> None:
+    """Add the voice once both models have checkpoints (the second training to finish does it)."""
+    from gpt_sovits.training.register import checkpoints, register_voice
+    from gpt_sovits.voices import VoiceExists
+
+    missing = [k for k in ("gpt", "sovits") if not checkpoints(exp, k)]
+    if missing:
+        log.info("the voice joins the library when %s training has finished too", missing[0].upper())
+        return
+    try:
+        voice = register_voice(settings, exp, name, consent=consent)
+    except VoiceExists:
+        log.warning(
+            "a voice named %r exists already; nothing was changed (run `register` with another --name)", name
+        )
+        return
+    emit("voice", name=voice.name, folder=str(voice.folder))
 
 
 # ----------------------------------------------------------------------------- QA and registration

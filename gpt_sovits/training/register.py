@@ -46,6 +46,18 @@ def latest_checkpoint(exp: Experiment, kind: str) -> Path:
     return found[-1]
 
 
+def evaluated_best(exp: Experiment) -> tuple[Path, Path] | None:
+    """The (GPT, SoVITS) pair the last evaluation suggested, when its report exists and its files do."""
+    path = exp.eval_dir / "report.json"
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        best = report["pairs"][int(report["best"])]
+        pair = Path(best["gpt"]), Path(best["sovits"])
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    return pair if all(p.is_file() for p in pair) else None
+
+
 def qa_flags(exp: Experiment) -> dict[str, bool]:
     """Item id -> flagged, from the last QA run (empty when QA never ran)."""
     path = exp.root / "qa.jsonl"
@@ -90,12 +102,17 @@ def register_voice(
 ):
     """Create library voice ``name`` from the experiment; returns the :class:`~gpt_sovits.voices.Voice`.
 
-    Defaults: the latest checkpoints and :func:`choose_reference`. The library copies every file and
-    never overwrites an existing voice.
+    Defaults: the pair the last evaluation suggested (``eval/report.json``), else the latest checkpoints;
+    the reference from :func:`choose_reference`. The library copies every file and never overwrites an
+    existing voice.
     """
     from gpt_sovits.voices import VoiceLibrary
 
     manifest = exp.read_manifest()
+    best = evaluated_best(exp) if gpt is None and sovits is None else None
+    if best is not None:
+        gpt, sovits = best
+        log.info("using the evaluated best checkpoints %s and %s", gpt.name, sovits.name)
     gpt = Path(gpt) if gpt else latest_checkpoint(exp, "gpt")
     sovits = Path(sovits) if sovits else latest_checkpoint(exp, "sovits")
     ref = reference or choose_reference(exp)
