@@ -15,6 +15,7 @@ import torch
 
 GPT_FILE = "gsv-v2final-pretrained/s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt"
 SOVITS_FILE = "gsv-v2final-pretrained/s2G2333k.pth"
+SOVITS_D_FILE = "gsv-v2final-pretrained/s2D2333k.pth"
 HUBERT_DIR = "chinese-hubert-base"
 BERT_DIR = "chinese-roberta-wwm-ext-large"
 BERT_CHARS = "你好世界我们是中国人今天天气很不错的朋友一二三四五六七八九十银行工作长大,.!?，。！？"
@@ -122,7 +123,11 @@ def save_tiny_gpt(path: Path, seed: int = 0) -> Path:
     return save_gpt_file(path, model.state_dict(), cfg, version="v2", info="GPT-e0 (tiny test model)")
 
 
-def save_tiny_sovits(path: Path, seed: int = 0, version: str = "v2") -> Path:
+def save_tiny_sovits(path: Path, seed: int = 0, version: str = "v2", pretrained: bool = False) -> Path:
+    """A tiny SoVITS generator file. ``pretrained=True`` writes it like the official pretrained ``s2G``
+    files: the posterior encoder ``enc_q`` is kept (fine-tuning needs it); otherwise like a fine-tuned
+    voice saved for inference (no ``enc_q``)."""
+    from gpt_sovits.models.checkpoint import VERSION_HEADERS, ZIP_MAGIC
     from gpt_sovits.models.saving import save_sovits_file
     from gpt_sovits.models.sovits import SoVITSConfig, SoVITSSynthesizer
 
@@ -131,7 +136,33 @@ def save_tiny_sovits(path: Path, seed: int = 0, version: str = "v2") -> Path:
     model = SoVITSSynthesizer(SoVITSConfig.from_hparams(cfg, version=version))
     _perturb(model, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return save_sovits_file(path, model.state_dict(), cfg, version=version, info="0epoch (tiny test model)")
+    if not pretrained:
+        return save_sovits_file(
+            path, model.state_dict(), cfg, version=version, info="0epoch (tiny test model)"
+        )
+    import io
+
+    weight = {k: v.detach().half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    buffer = io.BytesIO()
+    torch.save({"weight": weight, "config": cfg, "info": "pretrained (tiny test model)"}, buffer)
+    data = buffer.getvalue()
+    path.write_bytes(VERSION_HEADERS.get(version, ZIP_MAGIC) + data[2:])
+    return path
+
+
+def save_tiny_discriminator(path: Path, seed: int = 0, version: str = "v2") -> Path:
+    """A narrow (1/16 width) discriminator, stored as the official ``s2D`` files are (``{"weight": ...}``).
+
+    Full width makes a CPU training step take seconds; the loader reads the width from the weights."""
+    from gpt_sovits.models.sovits import SoVITSConfig
+    from gpt_sovits.models.sovits.discriminator import MultiPeriodDiscriminator
+
+    torch.manual_seed(seed + 1)
+    cfg = SoVITSConfig.from_hparams(sovits_config(version), version=version)
+    d = MultiPeriodDiscriminator.for_config(cfg, width_div=16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"weight": {k: v.half() for k, v in d.state_dict().items()}}, path)
+    return path
 
 
 def save_tiny_hubert(folder: Path, seed: int = 0) -> Path:
@@ -177,7 +208,8 @@ def make_tiny_home(root: Path, seed: int = 0) -> TinyHome:
     """Write a complete tiny ``pretrained/`` under ``root`` (about 60 MB, a few seconds)."""
     pre = root / "pretrained"
     gpt = save_tiny_gpt(pre / GPT_FILE, seed)
-    sovits = save_tiny_sovits(pre / SOVITS_FILE, seed)
+    sovits = save_tiny_sovits(pre / SOVITS_FILE, seed, pretrained=True)
+    save_tiny_discriminator(pre / SOVITS_D_FILE, seed)
     hubert = save_tiny_hubert(pre / HUBERT_DIR, seed)
     bert = save_tiny_bert(pre / BERT_DIR, seed)
     return TinyHome(root, pre, gpt, sovits, hubert, bert)

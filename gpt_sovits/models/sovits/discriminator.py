@@ -38,17 +38,26 @@ def _conv_stack(convs: nn.ModuleList, post: nn.Module, x: torch.Tensor) -> tuple
 class DiscriminatorP(nn.Module):
     """Looks at the waveform folded into ``[T / period, period]`` with 2-D convolutions along time."""
 
-    def __init__(self, period: int, kernel_size: int = 5, stride: int = 3, use_spectral_norm: bool = False):
+    def __init__(
+        self,
+        period: int,
+        kernel_size: int = 5,
+        stride: int = 3,
+        use_spectral_norm: bool = False,
+        width_div: int = 1,
+    ):
         super().__init__()
         self.period = period
         pad = (get_padding(kernel_size, 1), 0)
-        chans = (1, 32, 128, 512, 1024, 1024)
+        chans = (1, *(c // width_div for c in (32, 128, 512, 1024, 1024)))
         strides = (stride, stride, stride, stride, 1)
         self.convs = nn.ModuleList(
             _conv(WNConv2d, nn.Conv2d, use_spectral_norm, c_in, c_out, (kernel_size, 1), (s, 1), padding=pad)
             for c_in, c_out, s in zip(chans[:-1], chans[1:], strides)
         )
-        self.conv_post = _conv(WNConv2d, nn.Conv2d, use_spectral_norm, 1024, 1, (3, 1), 1, padding=(1, 0))
+        self.conv_post = _conv(
+            WNConv2d, nn.Conv2d, use_spectral_norm, chans[-1], 1, (3, 1), 1, padding=(1, 0)
+        )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, FeatureMaps]:
         """``x`` [B, 1, T] -> (scores [B, N], feature maps)."""
@@ -64,10 +73,10 @@ class DiscriminatorP(nn.Module):
 class DiscriminatorS(nn.Module):
     """Scale discriminator: grouped strided 1-D convolutions over the raw waveform."""
 
-    def __init__(self, use_spectral_norm: bool = False):
+    def __init__(self, use_spectral_norm: bool = False, width_div: int = 1):
         super().__init__()
         # (in, out, kernel, stride, groups, padding)
-        layers = (
+        full = (
             (1, 16, 15, 1, 1, 7),
             (16, 64, 41, 4, 4, 20),
             (64, 256, 41, 4, 16, 20),
@@ -75,11 +84,15 @@ class DiscriminatorS(nn.Module):
             (1024, 1024, 41, 4, 256, 20),
             (1024, 1024, 5, 1, 1, 2),
         )
+        w = width_div
+        layers = [
+            (max(1, i // w) if i > 1 else 1, o // w, k, s, max(1, g // w), p) for i, o, k, s, g, p in full
+        ]
         self.convs = nn.ModuleList(
             _conv(WNConv1d, nn.Conv1d, use_spectral_norm, i, o, k, s, groups=g, padding=p)
             for i, o, k, s, g, p in layers
         )
-        self.conv_post = _conv(WNConv1d, nn.Conv1d, use_spectral_norm, 1024, 1, 3, 1, padding=1)
+        self.conv_post = _conv(WNConv1d, nn.Conv1d, use_spectral_norm, 1024 // w, 1, 3, 1, padding=1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, FeatureMaps]:
         """``x`` [B, 1, T] -> (scores [B, N], feature maps)."""
@@ -87,19 +100,32 @@ class DiscriminatorS(nn.Module):
 
 
 class MultiPeriodDiscriminator(nn.Module):
-    """``discriminators[0]`` is the scale discriminator, then one period discriminator per period."""
+    """``discriminators[0]`` is the scale discriminator, then one period discriminator per period.
 
-    def __init__(self, periods=(2, 3, 5, 7, 11), use_spectral_norm: bool = False):
+    ``width_div`` divides every hidden channel count (1 = upstream's size, the only one official files have;
+    tests use narrow discriminators so CPU training steps take a fraction of a second).
+    """
+
+    def __init__(self, periods=(2, 3, 5, 7, 11), use_spectral_norm: bool = False, width_div: int = 1):
         super().__init__()
+        self.width_div = width_div
         self.discriminators = nn.ModuleList(
-            [DiscriminatorS(use_spectral_norm)]
-            + [DiscriminatorP(p, use_spectral_norm=use_spectral_norm) for p in periods]
+            [DiscriminatorS(use_spectral_norm, width_div)]
+            + [DiscriminatorP(p, use_spectral_norm=use_spectral_norm, width_div=width_div) for p in periods]
         )
 
     @classmethod
-    def for_config(cls, config: SoVITSConfig) -> MultiPeriodDiscriminator:
+    def for_config(cls, config: SoVITSConfig, width_div: int = 1) -> MultiPeriodDiscriminator:
         """The discriminator upstream pairs with a generator of ``config``'s version."""
-        return cls(config.spec.disc_periods, config.use_spectral_norm)
+        return cls(config.spec.disc_periods, config.use_spectral_norm, width_div)
+
+    @staticmethod
+    def width_div_of(weight: dict[str, torch.Tensor]) -> int:
+        """The ``width_div`` of a discriminator state dict (1 for official files), from its last conv."""
+        for key in ("discriminators.0.convs.5.weight_v", "discriminators.0.convs.5.weight"):
+            if key in weight and weight[key].shape[0] > 0:
+                return max(1, 1024 // int(weight[key].shape[0]))
+        return 1
 
     def forward(self, y: torch.Tensor, y_hat: torch.Tensor):
         """Real ``y`` and generated ``y_hat`` [B, 1, T] -> (real scores, fake scores, real fmaps, fake fmaps)."""
