@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from gpt_sovits.errors import GPTSoVITSError
+from gpt_sovits.inference.guard import GuardOutcome, check_codes, length_budget
 from gpt_sovits.inference.options import (
     SPLIT_METHODS,
     AudioChunk,
@@ -100,6 +101,7 @@ def _check_options(o: SynthesisOptions) -> None:
         (o.batch_size >= 1, f"batch_size must be at least 1, got {o.batch_size}"),
         (o.stream_chunk_tokens >= 4, f"stream_chunk_tokens must be at least 4, got {o.stream_chunk_tokens}"),
         (0.0 <= o.noise_scale <= 2.0, f"noise_scale must be between 0 and 2, got {o.noise_scale}"),
+        (0 <= o.guard_retries <= 10, f"guard_retries must be between 0 and 10, got {o.guard_retries}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -107,9 +109,14 @@ def _check_options(o: SynthesisOptions) -> None:
 
 
 def _segment_report(
-    row: Row, codes: torch.Tensor, budget: int, start_s: float, length_s: float
+    row: Row, codes: torch.Tensor, budget: int, start_s: float, length_s: float, guard: GuardOutcome | None
 ) -> SegmentReport:
     tokens = int(codes.numel())
+    checked = (
+        {}
+        if guard is None
+        else dict(guard_ok=guard.ok, guard_attempts=guard.attempts, guard_reasons=guard.reasons)
+    )
     return SegmentReport(
         row.index,
         row.text,
@@ -121,7 +128,20 @@ def _segment_report(
         start_s + length_s,
         stopped_by_budget=tokens >= budget,
         padded=row.padded,
+        **checked,
     )
+
+
+def _row_warnings(report: SegmentReport, guard: GuardOutcome | None, streaming: bool) -> list[str]:
+    out = []
+    if guard is not None and (guard.attempts or not guard.ok):
+        out.append(guard.warning(report.index, streaming))
+    if report.stopped_by_budget:
+        out.append(
+            f"segment {report.index} reached its token budget ({report.token_budget}) and was cut: the model "
+            "may have been repeating itself; try another seed or a lower temperature"
+        )
+    return out
 
 
 class Engine:
@@ -276,6 +296,8 @@ class Engine:
         pause = np.zeros(int(round(o.pause * rate)), dtype=np.float32)
         device = self.registry.device.device
         timbre = feats.timbre.to(device=device, dtype=next(sovits.module.parameters()).dtype)
+        # SoVITS files with a phone aligner: length prior on the budgets, guard on the generated codes
+        aligner = sovits.module if getattr(sovits.module, "has_aligner", False) else None
         pieces: list[np.ndarray] = []
         reports: list[SegmentReport] = []
         gpt_s = sovits_s = 0.0
@@ -283,10 +305,11 @@ class Engine:
         position = 0
         for start in range(0, len(rows), o.batch_size):
             batch = rows[start : start + o.batch_size]
-            budgets = [o.max_new_tokens or token_budget(len(r.phones), o.speed) for r in batch]
+            budgets = [o.max_new_tokens or self._row_budget(aligner, r, o) for r in batch]
             vocoders = [self._vocoder(sovits, r, timbre, o, seed, b) for r, b in zip(batch, budgets)]
+            guard = aligner if o.guard_retries > 0 and not streaming else None
             decoded = self._decode_batch(
-                gpt, batch, budgets, feats, o, seed + start, cancel, streaming, vocoders
+                gpt, batch, budgets, feats, o, seed + start, cancel, streaming, vocoders, guard
             )
             for item in decoded:
                 kind, i, payload, dt_gpt, dt_sovits = item
@@ -301,14 +324,14 @@ class Engine:
                         cancel.check()
                         yield AudioChunk(payload, rate, batch[i].index)
                     continue
-                codes, audio_len = payload
+                codes, audio_len, outcome = payload
                 row = batch[i]
-                reports.append(_segment_report(row, codes, budgets[i], position / rate, audio_len / rate))
-                if reports[-1].stopped_by_budget:
-                    warnings.append(
-                        f"segment {row.index} reached its token budget ({budgets[i]}) and was cut: the model "
-                        "may have been repeating itself; try another seed or a lower temperature"
-                    )
+                if streaming and aligner is not None and o.guard_retries > 0:
+                    outcome = self._check_streamed(aligner, row, codes)
+                reports.append(
+                    _segment_report(row, codes, budgets[i], position / rate, audio_len / rate, outcome)
+                )
+                warnings += _row_warnings(reports[-1], outcome, streaming)
                 position += audio_len
                 if row.index != rows[-1].index and len(pause):
                     pieces.append(pause)
@@ -324,6 +347,47 @@ class Engine:
         )
         result = SynthesisResult(audio, rate, tuple(reports), refs, seed, timings, tuple(warnings))
         yield AudioChunk(np.zeros(0, dtype=np.float32), rate, len(rows) - 1, True, result)
+
+    def _row_budget(self, aligner, row: Row, o: SynthesisOptions) -> int:
+        """Token budget of a row: from its phone count, tightened by the aligner's length prior if any."""
+        if aligner is None:
+            return token_budget(len(row.phones), o.speed)
+        with self.lock:
+            return length_budget(aligner, row.ids, o.speed)
+
+    def _check_streamed(self, aligner, row: Row, codes: torch.Tensor) -> GuardOutcome:
+        """Streaming: the audio is already out, so the guard only checks and reports (no regeneration)."""
+        if not codes.numel():
+            return GuardOutcome(False, 0, ("attempt 0: no tokens generated",))
+        with self.lock:
+            verdict = check_codes(aligner, row.ids, codes.view(-1))
+        return GuardOutcome(verdict.ok, 0, tuple(f"attempt 0: {r}" for r in verdict.reasons))
+
+    def _guarded(self, gpt, aligner, row, codes, inputs, budget, o, seed, cancel):
+        """Check one row's codes with the aligner; regenerate (new seeds) up to ``o.guard_retries`` times
+        while the guard flags them, keeping the least bad attempt. Returns (codes, GuardOutcome)."""
+        device = self.registry.device.device
+        best, best_badness, reasons = codes, float("inf"), []
+        for attempt in range(o.guard_retries + 1):
+            if attempt:
+                cancel.check()
+                gen = torch.Generator(device=device).manual_seed(
+                    (seed * 1_000_003 + row.index * 7919 + attempt) % 2**63
+                )
+                sampler = make_sampler(o, [budget], eos=gpt.loaded.config.eos, device=device)
+                codes = self._generate(gpt, *[[x] for x in inputs], sampler, gen, cancel)[0]
+            if not codes.numel():
+                verdict_reasons, badness = ("no tokens generated",), float("inf")
+            else:
+                with self.lock:
+                    verdict = check_codes(aligner, row.ids, codes.view(-1))
+                verdict_reasons, badness = verdict.reasons, verdict.badness
+            if badness < best_badness or attempt == 0:
+                best, best_badness = codes, badness
+            if not verdict_reasons:
+                return best, GuardOutcome(True, attempt, tuple(reasons))
+            reasons += [f"attempt {attempt}: {r}" for r in verdict_reasons]
+        return best, GuardOutcome(False, o.guard_retries, tuple(reasons))  # every attempt was flagged
 
     def _vocoder(self, sovits, row: Row, timbre, o: SynthesisOptions, seed: int, budget: int) -> RowVocoder:
         model = sovits.module
@@ -341,9 +405,10 @@ class Engine:
             self.lock,
         )
 
-    def _decode_batch(self, gpt, batch, budgets, feats, o, seed, cancel, streaming, vocoders):
+    def _decode_batch(self, gpt, batch, budgets, feats, o, seed, cancel, streaming, vocoders, guard=None):
         """Yield ("audio", row, samples, gpt_s, sovits_s) pieces in row order and ("done", row, (codes,
-        length), gpt_s, sovits_s) when a row is complete."""
+        length, GuardOutcome | None), gpt_s, sovits_s) when a row is complete. ``guard``: a SoVITS model with
+        an aligner to check (and, whole-utterance only, regenerate) each row's codes."""
         device = self.registry.device.device
         phones, bert, prompts = [], [], []
         for row in batch:
@@ -363,14 +428,20 @@ class Engine:
             dt = time.perf_counter() - t
             for i, (c, voc) in enumerate(zip(codes, vocoders)):
                 cancel.check()
+                outcome, dt_guard = None, 0.0
+                if guard is not None:
+                    t = time.perf_counter()
+                    inputs = (phones[i], bert[i], prompts[i])
+                    c, outcome = self._guarded(gpt, guard, batch[i], c, inputs, budgets[i], o, seed, cancel)
+                    dt_guard = time.perf_counter() - t  # counted as GPT time: mostly regeneration
                 t = time.perf_counter()
                 audio = voc.decode(c) if c.numel() else np.zeros(0, dtype=np.float32)
                 peak = float(np.abs(audio).max()) if len(audio) else 0.0
                 if peak > 1.0:  # upstream's guard against 16-bit clipping
                     audio = audio / peak
                 ds = time.perf_counter() - t
-                yield ("audio", i, audio, dt if i == 0 else 0.0, ds)
-                yield ("done", i, (c, len(audio)), 0.0, 0.0)
+                yield ("audio", i, audio, (dt if i == 0 else 0.0) + dt_guard, ds)
+                yield ("done", i, (c, len(audio), outcome), 0.0, 0.0)
             return
         yield from self._stream_batch(gpt, phones, bert, prompts, sampler, gen, o, cancel, vocoders)
 
@@ -433,7 +504,7 @@ class Engine:
                 yield (
                     "done",
                     current,
-                    (torch.cat(codes[current]) if codes[current] else torch.zeros(0), lengths[current]),
+                    (torch.cat(codes[current]) if codes[current] else torch.zeros(0), lengths[current], None),
                     dt_gpt,
                     dt_sovits,
                 )

@@ -46,6 +46,9 @@ class SynthesisOptions:
     dictionary: tuple[str, ...] = ()  # per-request replacement dictionary, JSON Lines
     stream_chunk_tokens: int = 24  # streaming: semantic tokens (~0.96 s) per chunk inside a segment
     max_new_tokens: int | None = None  # None: derived from each segment's phone count
+    # SoVITS files with a phone aligner: regenerate a segment (new seed) whose codes skip or repeat words, at
+    # most this many times per segment (0: off). Whole-utterance synthesis only; streaming checks and warns.
+    guard_retries: int = 2
 
     def with_overrides(self, **changes) -> SynthesisOptions:
         """A copy with ``changes`` applied (unknown names raise TypeError)."""
@@ -78,6 +81,10 @@ class SegmentReport:
     end_s: float
     stopped_by_budget: bool = False
     padded: bool = False  # a very short input was padded so it is not swallowed
+    # phone-aligner guard (SoVITS files with an aligner; None/empty otherwise)
+    guard_ok: bool | None = None  # the kept attempt passed the guard
+    guard_attempts: int = 0  # regenerations made (each with a new seed)
+    guard_reasons: tuple[str, ...] = ()  # why attempts were rejected, "attempt N: reason"
 
 
 @dataclass(frozen=True)

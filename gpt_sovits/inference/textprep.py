@@ -12,6 +12,7 @@ Two guards against well-known GPT-SoVITS failures live here:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,9 @@ SHORT_PHONES = 6  # pieces with fewer spoken phones are merged / padded
 TOKENS_PER_PHONE = 6  # ~2.5 tokens per phone is normal speech; 6 leaves room for slow speakers
 TOKENS_BASE = 25  # one second on top, for pauses and very short rows
 MAX_TOKENS = 1500  # 60 s at 25 tokens per second, the hard cap of one row
+# Length prior (SoVITS files with a phone aligner): the aligner predicts the row's duration from its phones.
+LENGTH_FACTOR = 2.0  # up to twice the predicted length: slow or pausing speech stays well inside
+LENGTH_MARGIN = 12  # tokens (~0.5 s) on top, for short rows and trailing pauses
 
 
 def spoken(phones: Sequence[str]) -> int:
@@ -39,6 +43,17 @@ def token_budget(n_phones: int, speed: float = 1.0) -> int:
     """
     del speed
     return int(min(MAX_TOKENS, TOKENS_BASE + TOKENS_PER_PHONE * n_phones))
+
+
+def prior_budget(n_phones: int, predicted_frames: float, speed: float = 1.0) -> int:
+    """Token budget with the length prior: the smaller of :func:`token_budget` and
+    ``ceil(LENGTH_FACTOR * predicted_frames / 2) + LENGTH_MARGIN`` (two 50 Hz frames per 25 Hz token).
+
+    A row that starts repeating itself is then cut near twice its expected length instead of at six tokens
+    per phone; the phone-count budget still bounds a prediction that is too long.
+    """
+    prior = math.ceil(LENGTH_FACTOR * max(predicted_frames, 0.0) / 2) + LENGTH_MARGIN
+    return int(min(token_budget(n_phones, speed), prior))
 
 
 @dataclass(frozen=True)

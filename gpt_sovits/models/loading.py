@@ -98,6 +98,8 @@ def load_sovits(
     measured speed/accuracy trade-off in docs/benchmarks.md); on CUDA the whole model takes ``dtype``.
     ``for_training=True`` keeps weight norm and the posterior encoder (the file must contain it,
     as the pretrained ``s2G`` files do).
+    A file with ``aligner.*`` weights (this project's fine-tunes) also gets the phone aligner
+    (``module.has_aligner``), kept through inference preparation.
     """
     from gpt_sovits.models.sovits import SoVITSConfig, SoVITSSynthesizer
 
@@ -111,7 +113,11 @@ def load_sovits(
             f"{raw.path} is an inference file (its posterior encoder enc_q was removed), so training cannot "
             "start from it alone; start from the pretrained s2G file, which keeps it."
         )
-    module = SoVITSSynthesizer(config, with_posterior=identity.has_posterior_encoder)
+    # this project's phone aligner travels under ``aligner.*`` (official files have none)
+    with_aligner = any(k.startswith("aligner.") for k in raw.weight)
+    module = SoVITSSynthesizer(
+        config, with_posterior=identity.has_posterior_encoder, with_aligner=with_aligner
+    )
     _copy_weights(module, raw.weight, raw.path)
     device = torch.device(device)
     if for_training:

@@ -3,6 +3,8 @@
 Submodule names match official state-dict keys: ``enc_p`` (prior/text encoder), ``dec`` (HiFi-GAN),
 ``enc_q`` (posterior encoder, training only), ``flow``, ``ref_enc`` (timbre encoder), ``ssl_proj`` +
 ``quantizer`` (frozen content tokenizer) and, for v2Pro/v2ProPlus, ``sv_emb`` / ``prelu`` / ``ge_to512``.
+``with_aligner=True`` adds this project's phone aligner under ``aligner.`` (see
+:mod:`gpt_sovits.models.sovits.aligner`); official GPT-SoVITS ignores those keys.
 
 Inference::
 
@@ -21,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from gpt_sovits.models.sovits.aligner import AlignerConfig, PhoneAligner
 from gpt_sovits.models.sovits.config import SoVITSConfig, SoVITSError
 from gpt_sovits.models.sovits.generator import HiFiGANGenerator
 from gpt_sovits.models.sovits.layers import fold_weight_norm, length_mask
@@ -60,7 +63,7 @@ def slice_segments(x: torch.Tensor, starts: torch.Tensor, size: int) -> torch.Te
 class SoVITSSynthesizer(nn.Module):
     """SoVITS generator; build with a :class:`SoVITSConfig` (``SoVITSConfig.from_hparams(ckpt.config)``)."""
 
-    def __init__(self, config: SoVITSConfig, with_posterior: bool = True) -> None:
+    def __init__(self, config: SoVITSConfig, with_posterior: bool = True, with_aligner: bool = False) -> None:
         super().__init__()
         self.config = config
         spec = config.spec
@@ -104,6 +107,14 @@ class SoVITSSynthesizer(nn.Module):
             self.prelu = nn.PReLU(num_parameters=c.gin_channels)
         if c.freeze_quantizer:
             self.ssl_proj.requires_grad_(False)
+        if with_aligner:
+            # this project's phone aligner (keys ``aligner.*``), ignored by official GPT-SoVITS
+            self.aligner = PhoneAligner(AlignerConfig.for_sovits(c))
+
+    @property
+    def has_aligner(self) -> bool:
+        """True when the model carries the phone aligner (QA, inference guard, length prior)."""
+        return hasattr(self, "aligner")
 
     # ------------------------------------------------------------------ timbre
     def _timbre_one(
@@ -165,6 +176,16 @@ class SoVITSSynthesizer(nn.Module):
         if stride == 1:
             return quantized
         return F.interpolate(quantized, size=quantized.shape[-1] * stride, mode="nearest")
+
+    @torch.no_grad()
+    def content_from_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """Semantic codes [B, n_q, T_codes] -> content frames [B, ssl_dim, stride * T_codes] at the latent rate
+        (what the prior encoder and the phone aligner read; the same frames training sees)."""
+        return self._upsample_codes(self.quantizer.decode(codes))
+
+    def phone_states(self, text: torch.Tensor, text_lengths: torch.Tensor) -> torch.Tensor:
+        """Phone ids [B, T_text] -> the prior encoder's phone states [B, hidden, T_text] (aligner input)."""
+        return self.enc_p.encode_phones(text, text_lengths)
 
     @torch.no_grad()
     def extract_latent(self, ssl: torch.Tensor) -> torch.Tensor:

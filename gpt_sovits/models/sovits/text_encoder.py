@@ -43,6 +43,19 @@ class TextEncoder(nn.Module):
         self.encoder2 = Encoder(hidden_channels, filter_channels, n_heads, half, kernel_size, p_dropout)
         self.proj = nn.Conv1d(hidden_channels, out_channels * 2, 1)
 
+    def _phone_states(
+        self, text: torch.Tensor, text_lengths: torch.Tensor, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        text_mask = length_mask(text_lengths, text.size(1), dtype)  # [B, 1, T_text]
+        t = self.text_embedding(text).transpose(1, 2)  # [B, H, T_text]
+        t = self.encoder_text(t * text_mask, text_mask)
+        return t, text_mask
+
+    def encode_phones(self, text: torch.Tensor, text_lengths: torch.Tensor) -> torch.Tensor:
+        """The text branch alone: phone ids [B, T_text] -> phone states [B, H, T_text] (what MRTE reads;
+        the phone aligner's input). Padding positions are not zeroed; mask them with ``text_lengths``."""
+        return self._phone_states(text, text_lengths, self.text_embedding.weight.dtype)[0]
+
     def forward(
         self,
         y: torch.Tensor,
@@ -61,9 +74,7 @@ class TextEncoder(nn.Module):
         y_mask = length_mask(y_lengths, y.size(2), y.dtype)  # [B, 1, T]
         y = self.ssl_proj(y * y_mask) * y_mask
         y = self.encoder_ssl(y * y_mask, y_mask)
-        text_mask = length_mask(text_lengths, text.size(1), y.dtype)  # [B, 1, T_text]
-        t = self.text_embedding(text).transpose(1, 2)  # [B, H, T_text]
-        t = self.encoder_text(t * text_mask, text_mask)
+        t, text_mask = self._phone_states(text, text_lengths, y.dtype)
         y = self.mrte(y, y_mask, t, text_mask, ge)
         y = self.encoder2(y * y_mask, y_mask)
         if speed != 1:
