@@ -111,11 +111,14 @@ def test_fine_tune_register_evaluate_and_synthesize(tiny_experiment, tmp_path):
     assert len(rows) == len(exp.items()) and all(sum(r["durations"]) > 0 for r in rows)
 
     # Evaluation of every saved pair, then a second voice registered from the suggested best pair.
-    job = jobs.start(
-        "evaluate",
-        python_module_command("gpt_sovits.evaluation", "--exp", EXP, "--progress", "json"),
-        env=env,
+    sentences = tmp_path / "heldout.txt"
+    sentences.write_text(
+        "Where is the nearest train station?\nShe paints the fence every summer.\n", encoding="utf-8"
     )
+    evaluate = python_module_command(
+        "gpt_sovits.evaluation", "--exp", EXP, "--sentences", str(sentences), "--progress", "json"
+    )
+    job = jobs.start("evaluate", evaluate, env=env)
     status = job.wait(900)
     assert status.status == "done", status.log_tail
     report = json.loads((exp.eval_dir / "report.json").read_text(encoding="utf-8"))
