@@ -28,8 +28,19 @@ ALLOWED: dict[str, set[str]] = {
     "jobs": {"jobs"} | COMMON,
     "inference": {"inference", "models", "features", "text", "audio", "registry", "voices"} | COMMON,
     "training": {"training", "models", "features", "text", "audio", "registry", "voices", "jobs"} | COMMON,
-    # Evaluation synthesizes with trained checkpoints and measures them with the ASR of tools/asr.
-    "evaluation": {"evaluation", "inference", "voices", "registry", "text", "audio", "features", "models"}
+    # Evaluation synthesizes with trained checkpoints (found through training's experiment folder) and
+    # measures them with the ASR of tools/asr.
+    "evaluation": {
+        "evaluation",
+        "inference",
+        "training",
+        "voices",
+        "registry",
+        "text",
+        "audio",
+        "features",
+        "models",
+    }
     | COMMON,
     "api": {"api", "inference", "voices", "registry", "jobs", "text", "audio"} | COMMON,
     "ui": {"ui", "inference", "voices", "registry", "jobs", "text", "audio"} | COMMON,

@@ -107,9 +107,7 @@ def test_refuses_unsafe_names_missing_models_and_another_base(tiny_exp, tmp_path
         with pytest.raises(ExperimentError, match="not a usable experiment name"):
             prepare(settings, PrepareOptions(tiny_exp.list_path, name, device="cpu"))
     with pytest.raises(PrepareError, match="models download"):
-        prepare(
-            settings, PrepareOptions(tiny_exp.list_path, "x", gpt=tmp_path / "none.ckpt", device="cpu")
-        )
+        prepare(settings, PrepareOptions(tiny_exp.list_path, "x", gpt=tmp_path / "none.ckpt", device="cpu"))
     other = tmp_path / "other_s2G.pth"
     shutil.copy(tiny_exp.home.sovits, other)
     with pytest.raises(PrepareError, match="new --exp name"):

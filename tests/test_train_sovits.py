@@ -443,3 +443,18 @@ def test_full_size_v2_checkpoint_layout(tmp_path, compat_dir):
     for k in official:
         assert list(raw.weight[k].shape) == manifest["sovits_v2_generator"][k]["shape"], k
     assert load_sovits(out).module.has_aligner
+
+
+def test_discriminator_batches_real_and_fake_together_exactly():
+    """The fast path (real and generated audio through each discriminator as one batch) equals two calls."""
+    from gpt_sovits.models.sovits.discriminator import MultiPeriodDiscriminator
+
+    torch.manual_seed(0)
+    disc = MultiPeriodDiscriminator(width_div=8)
+    real, fake = torch.randn(2, 1, 6000), torch.randn(2, 1, 6000)
+    got = disc(real, fake)
+    for k, d in enumerate(disc.discriminators):
+        (score_r, fmap_r), (score_g, fmap_g) = d(real), d(fake)
+        assert torch.equal(got[0][k], score_r) and torch.equal(got[1][k], score_g)
+        assert all(torch.equal(a, b) for a, b in zip(got[2][k], fmap_r))
+        assert all(torch.equal(a, b) for a, b in zip(got[3][k], fmap_g))

@@ -21,7 +21,10 @@ TUNABLES: dict[str, tuple[type, str]] = {
     "batch_size": (int, "segments the GPT decodes together (default 8)"),
     "max_chars": (int, "longest segment for --split length"),
     "max_new_tokens": (int, "token budget per segment (default: from the phone count)"),
-    "guard_retries": (int, "regenerations of a segment whose tokens skip or repeat words (default 2, 0: off)"),
+    "guard_retries": (
+        int,
+        "regenerations of a segment whose tokens skip or repeat words (default 2, 0: off)",
+    ),
 }
 
 

@@ -103,6 +103,17 @@ def item_id(audio: str, lang: str, text: str) -> str:
     return f"{stem}-{digest}"
 
 
+_EPOCH_STEP = re.compile(r"(?:^|[-_])e(\d+)(?:[-_]s(\d+))?$")
+
+
+def checkpoint_order(path: Path) -> tuple[int, int, str]:
+    """(epoch, step, name) from a checkpoint's file name; names without an epoch sort first."""
+    m = _EPOCH_STEP.search(path.stem)
+    if m is None:
+        return (-1, -1, path.name)
+    return (int(m.group(1)), int(m.group(2) or 0), path.name)
+
+
 def check_name(name: str) -> str:
     """Return ``name`` if it is a safe experiment folder name, else raise with what to use instead."""
     if not _NAME.match(name or "") or name in {".", ".."} or name.strip() != name:
@@ -146,6 +157,14 @@ class Experiment:
         if kind not in RUN_KINDS:
             raise ValueError(f"kind must be one of {RUN_KINDS}, not {kind!r}")
         return self.root / kind
+
+    def checkpoints(self, kind: str) -> list[Path]:
+        """Saved official-format checkpoints of ``"gpt"`` or ``"sovits"`` training, oldest first (by the
+        epoch and step in their names: ``NAME-e15.ckpt``, ``NAME_e8_s96.pth``)."""
+        folder = self.run_dir(kind) / "checkpoints"
+        suffix = ".ckpt" if kind == "gpt" else ".pth"
+        files = [p for p in folder.glob(f"*{suffix}") if p.is_file()] if folder.is_dir() else []
+        return sorted(files, key=checkpoint_order)
 
     # ----------------------------------------------------------------- manifest
     def exists(self) -> bool:

@@ -37,6 +37,7 @@ from gpt_sovits.training.experiment import Experiment
 from gpt_sovits.training.loop import (
     StopFlag,
     TrainContext,
+    adamw,
     any_rank,
     auto_batch_size,
     barrier,
@@ -281,7 +282,7 @@ def _build(
     if options.max_steps is not None:
         total = min(total, options.max_steps)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=options.lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.0)
+    optimizer = adamw(params, lr=options.lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.0)
     warm = min(options.warmup_steps, max(total // 10, 1))
 
     def factor(i: int) -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from pathlib import Path
 
 from gpt_sovits.errors import GPTSoVITSError
@@ -20,19 +19,9 @@ class RegisterError(GPTSoVITSError):
     """The experiment has no finished checkpoints or no usable reference clip."""
 
 
-def _epoch_step(path: Path) -> tuple[int, int]:
-    """Sort key of official checkpoint names: ``NAME-e15.ckpt``, ``NAME_e8_s96.pth``."""
-    epoch = re.search(r"[-_]e(\d+)", path.stem)
-    step = re.search(r"_s(\d+)", path.stem)
-    return (int(epoch.group(1)) if epoch else -1, int(step.group(1)) if step else -1)
-
-
 def checkpoints(exp: Experiment, kind: str) -> list[Path]:
     """Saved checkpoints of ``"gpt"`` or ``"sovits"`` training, oldest first."""
-    suffix = ".ckpt" if kind == "gpt" else ".pth"
-    folder = exp.run_dir(kind) / "checkpoints"
-    files = [p for p in folder.glob(f"*{suffix}") if p.is_file()] if folder.is_dir() else []
-    return sorted(files, key=lambda p: (_epoch_step(p), p.stat().st_mtime))
+    return exp.checkpoints(kind)
 
 
 def latest_checkpoint(exp: Experiment, kind: str) -> Path:
@@ -73,10 +62,18 @@ def qa_flags(exp: Experiment) -> dict[str, bool]:
     return flags
 
 
-def choose_reference(exp: Experiment) -> ItemRecord:
-    """The clip to use as the voice's reference: 3-10 s, not flagged by QA, with the most words."""
+def choose_reference(exp: Experiment, require_audio: bool = True) -> ItemRecord:
+    """The clip to use as the voice's reference: 3-10 s, not flagged by QA, with the most words.
+
+    ``require_audio``: only clips whose source file still exists (the library copies it); without it the
+    caller can fall back to the 32 kHz audio stored with the clip's features.
+    """
     flags = qa_flags(exp)
-    items = [r for r in exp.items() if Path(r.audio).is_file() and not flags.get(r.id, False)]
+    items = [
+        r
+        for r in exp.items()
+        if (Path(r.audio).is_file() or not require_audio) and r.text.strip() and not flags.get(r.id, False)
+    ]
     fitting = [r for r in items if REF_MIN_S <= r.seconds <= REF_MAX_S]
     pool = fitting or items
     if not pool:

@@ -36,8 +36,10 @@ from gpt_sovits.training.loop import (
     StopFlag,
     TrainContext,
     TrainingError,
+    adamw,
     any_rank,
     auto_batch_size,
+    frozen,
     load_state,
     rng_state,
     save_state,
@@ -278,10 +280,10 @@ def _build_run(
 ) -> tuple[_Run, BucketBatches]:
     synth, disc = models.generator.to(ctx.device), models.discriminator.to(ctx.device)
     c = models.config
-    optim_g = torch.optim.AdamW(
-        param_groups(synth, options.lr, options.text_lr_ratio), options.lr, betas=BETAS, eps=EPS
+    optim_g = adamw(
+        param_groups(synth, options.lr, options.text_lr_ratio), lr=options.lr, betas=BETAS, eps=EPS
     )
-    optim_d = torch.optim.AdamW(disc.parameters(), options.lr, betas=BETAS, eps=EPS)
+    optim_d = adamw(disc.parameters(), lr=options.lr, betas=BETAS, eps=EPS)
     sched_g, sched_d = _schedulers(optim_g, optim_d)
     sampler = sampler_for(batch_size)
     total = options.epochs * len(sampler)
@@ -340,7 +342,7 @@ def _generator_losses(
     run: _Run, batch: SoVITSBatch, out: SoVITSTrainOutput, real: torch.Tensor, ctx: TrainContext
 ) -> dict[str, torch.Tensor]:
     seg = run.models.config.segment_size
-    with ctx.autocast():
+    with ctx.autocast(), frozen(run.d, enabled=not ctx.dist.enabled):
         _, d_fake, fmap_real, fmap_fake = run.d(real, out.wav)
     with torch.autocast(ctx.device.type, enabled=False):  # mel and losses in float32
         mel = mel_loss(out.wav, slice_segments(batch.spec, out.ids_slice, seg), run.mel)
