@@ -75,7 +75,7 @@ def build_experiment(root: Path, name: str = "demo", seed: int = 0) -> Experimen
 def run(exp: Experiment, options: GPTTrainOptions, log_cls=RunLog, stop=None):
     out = io.StringIO()
     with log_cls(exp.run_dir("gpt"), "gpt", stream=out, tensorboard=False) as log:
-        result = train_gpt(exp, options, make_context("cpu"), log, stop=stop or StopFlag())
+        result = train_gpt(exp, options, make_context("cpu", "fp32"), log, stop=stop or StopFlag())
     return result, [json.loads(line) for line in out.getvalue().splitlines()]
 
 
@@ -219,7 +219,7 @@ def test_dpo_loss_matches_separate_forward_passes(tmp_path):
     exp = build_experiment(tmp_path)
     model = load_gpt(exp.read_manifest().base_gpt).module.eval()  # no dropout: paths comparable
     batch = gpt_data.collate(gpt_data.load_gpt_samples(exp)[:4])
-    ctx = make_context("cpu")
+    ctx = make_context("cpu", "fp32")
     loss, parts = compute_loss(model, batch, ctx, torch.Generator().manual_seed(7))
     # Reference: chosen and rejected batches through the model separately.
     rej, rej_lens, _ = gpt_data.make_rejected(batch.codes, batch.code_lens, torch.Generator().manual_seed(7))
@@ -259,10 +259,14 @@ def test_epoch_plan_is_seeded_complete_and_split_by_rank():
 
 
 def test_loop_helpers(tmp_path):
-    assert make_context("cpu").precision == "fp32"
+    # "auto" on the CPU: bf16 autocast exactly where the CPU computes bf16 natively, else fp32.
+    from gpt_sovits.training.loop import _cpu_has_native_bf16
+
+    assert make_context("cpu").precision == ("bf16" if _cpu_has_native_bf16() else "fp32")
+    assert make_context("cpu", "fp32").precision == "fp32"
     with pytest.raises(TrainingError, match="CUDA"):
         make_context("cpu", "fp16")
-    ctx = make_context("cpu")
+    ctx = make_context("cpu", "fp32")
     with ctx.autocast():
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
     # RNG state survives the safe loader.

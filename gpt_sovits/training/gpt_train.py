@@ -111,6 +111,13 @@ def add_gpt_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16", "fp16"])
     parser.add_argument("--restart", action="store_true", help="ignore the saved state and start over")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    parser.add_argument(
+        "--min-epoch-items",
+        type=int,
+        default=d.min_epoch_items,
+        help="a smaller dataset is repeated to about this many clips per epoch, as upstream does (default 100); "
+        "lower it for a shorter run",
+    )
 
 
 def gpt_options_from_args(args: argparse.Namespace) -> GPTTrainOptions:
@@ -129,6 +136,7 @@ def gpt_options_from_args(args: argparse.Namespace) -> GPTTrainOptions:
         precision=args.precision,
         restart=args.restart,
         max_steps=args.max_steps,
+        min_epoch_items=args.min_epoch_items,
     )
 
 

@@ -74,18 +74,30 @@ def _cpu_autocast_works(dtype: torch.dtype) -> bool:
         return False
 
 
+def _cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (without it, bf16 is emulated and slower than fp32)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()) and _cpu_autocast_works(torch.bfloat16)
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def make_context(
     device: str = "auto", precision: str = "auto", dist: DistributedEnv | None = None
 ) -> TrainContext:
     """Resolve the device and precision once.
 
-    "auto" precision is bf16 (fp16 on GPUs older than compute capability 8.0) autocast on CUDA and fp32 on
-    the CPU. "bf16" on the CPU is allowed when this CPU and torch build support it. In a DDP launch on CUDA
-    each rank uses the GPU of its ``local_rank``.
+    "auto" precision is bf16 (fp16 on GPUs older than compute capability 8.0) autocast on CUDA; on the CPU it
+    is bf16 autocast when the CPU computes bf16 natively (AVX512-BF16 or AMX: measured 1.3-1.7x faster steps
+    in bench/train.py; weights, optimizer state, losses, mel and MAS stay fp32), else fp32. "bf16" on the CPU
+    is allowed when this CPU and torch build support it. In a DDP launch on CUDA each rank uses the GPU of
+    its ``local_rank``.
     """
     dist = dist or DistributedEnv()
     if dist.enabled and device in ("auto", "cuda") and torch.cuda.is_available():
         device = f"cuda:{dist.local_rank}"
+    if precision == "auto" and choose_device(device).device.type == "cpu" and _cpu_has_native_bf16():
+        precision = "bf16"
     try:
         choice = choose_device(device, precision)
     except (RuntimeError, ValueError) as exc:

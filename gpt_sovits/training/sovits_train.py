@@ -128,6 +128,13 @@ def add_sovits_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16", "fp16"])
     parser.add_argument("--restart", action="store_true", help="ignore the saved state and start over")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    parser.add_argument(
+        "--min-epoch-items",
+        type=int,
+        default=d.min_epoch_items,
+        help="a smaller dataset is repeated to about this many clips per epoch, as upstream does (default 100); "
+        "lower it for a shorter run",
+    )
     parser.add_argument("--no-aligner", dest="aligner", action="store_false", help="skip the phone aligner")
 
 
