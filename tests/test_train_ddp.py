@@ -121,7 +121,8 @@ def test_two_gloo_ranks_train_identically_and_split_the_batches(tmp_path):
 
     # Rank 0 alone writes checkpoints, the state and the progress lines.
     assert r1["writes"] == {"ckpt": 0, "state": 0}
-    assert r0["writes"]["ckpt"] == EPOCHS and r0["writes"]["state"] == EPOCHS
+    # state.pt: written by rank 0 alone, at most every few minutes and always at the end
+    assert r0["writes"]["ckpt"] == EPOCHS and r0["writes"]["state"] >= 1
     names = sorted(p.name for p in (exp.run_dir("gpt") / "checkpoints").iterdir())
     assert names == [f"demo-e{e}.ckpt" for e in range(1, EPOCHS + 1)]
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]

@@ -29,6 +29,12 @@ def _train(exp_args: list[str], *extra: str) -> list[str]:
     return python_module_command("gpt_sovits.training", *exp_args, "--exp", EXP, "--device", "cpu", *extra)
 
 
+def _run(cmd: list[str], env: dict) -> None:
+    """Run a CLI command to completion; fail with its stderr."""
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
 def _progress(events: list[dict]) -> list[dict]:
     return [e for e in events if e.get("event") == "progress"]
 
@@ -98,15 +104,7 @@ def test_fine_tune_register_evaluate_and_synthesize(tiny_experiment, tmp_path):
     assert voice.gpt_path.is_file() and voice.sovits_path.is_file() and voice.references
 
     # QA: every clip scored by the trained aligner.
-    run = subprocess.run(
-        python_module_command("gpt_sovits.training", "qa", "--exp", EXP),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
+    _run(python_module_command("gpt_sovits.training", "qa", "--exp", EXP), env)
     rows = [json.loads(x) for x in (exp.root / "qa.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(rows) == len(exp.items()) and all(sum(r["durations"]) > 0 for r in rows)
 
@@ -123,24 +121,19 @@ def test_fine_tune_register_evaluate_and_synthesize(tiny_experiment, tmp_path):
     assert status.status == "done", status.log_tail
     report = json.loads((exp.eval_dir / "report.json").read_text(encoding="utf-8"))
     best = report["pairs"][report["best"]]
-    run = subprocess.run(
+    _run(
         python_module_command(
             "gpt_sovits.training", "register", "--exp", EXP, "--name", "Joe best", "--consent", CONSENT
         ),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        env,
     )
-    assert run.returncode == 0, run.stderr[-2000:]
     best_voice = library.get("Joe best")
     assert best_voice.gpt_path.read_bytes() == open(best["gpt"], "rb").read()
     assert best_voice.sovits_path.read_bytes() == open(best["sovits"], "rb").read()
 
     # The new voice synthesizes with the ordinary synthesis command.
     out = tmp_path / "hello.wav"
-    run = subprocess.run(
+    _run(
         [
             sys.executable,
             "-m",
@@ -157,12 +150,7 @@ def test_fine_tune_register_evaluate_and_synthesize(tiny_experiment, tmp_path):
             "--seed",
             "1",
         ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        env,
     )
-    assert run.returncode == 0, run.stderr[-2000:]
     audio, rate = sf.read(out)
     assert rate == 32000 and len(audio) > 0.2 * rate and abs(audio).max() > 0

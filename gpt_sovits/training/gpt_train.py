@@ -35,13 +35,16 @@ from gpt_sovits.models.t2s.model import ACCURACY_TOP_K, topk_accuracy
 from gpt_sovits.training import gpt_data
 from gpt_sovits.training.experiment import Experiment
 from gpt_sovits.training.loop import (
+    StateClock,
     StopFlag,
     TrainContext,
     adamw,
+    add_run_arguments,
     any_rank,
     auto_batch_size,
     barrier,
     load_state,
+    options_from_args,
     rng_state,
     save_state,
     seed_everything,
@@ -100,44 +103,15 @@ def add_gpt_arguments(parser: argparse.ArgumentParser) -> None:
     d = GPTTrainOptions(exp="x")
     parser.add_argument("--exp", required=True, help="experiment name (a prepared folder under logs/)")
     parser.add_argument("--init", default=None, help="GPT .ckpt to start from (default: the base GPT)")
-    parser.add_argument("--epochs", type=int, default=d.epochs)
-    parser.add_argument("--batch-size", type=int, default=None, help="default: chosen from free memory")
     parser.add_argument("--lr", type=float, default=d.lr, help="peak AdamW learning rate")
     parser.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
-    parser.add_argument("--save-every", type=int, default=d.save_every, help="epochs between checkpoints")
     parser.add_argument("--dpo", action="store_true", help="add the DPO loss against corrupted codes")
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:N")
-    parser.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16", "fp16"])
-    parser.add_argument("--restart", action="store_true", help="ignore the saved state and start over")
-    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    parser.add_argument(
-        "--min-epoch-items",
-        type=int,
-        default=d.min_epoch_items,
-        help="a smaller dataset is repeated to about this many clips per epoch, as upstream does (default 100); "
-        "lower it for a shorter run",
-    )
+    add_run_arguments(parser, d)
 
 
 def gpt_options_from_args(args: argparse.Namespace) -> GPTTrainOptions:
     """The options parsed by :func:`add_gpt_arguments`."""
-    return GPTTrainOptions(
-        exp=args.exp,
-        init=args.init,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        warmup_steps=args.warmup_steps,
-        save_every=args.save_every,
-        dpo=args.dpo,
-        seed=args.seed,
-        device=args.device,
-        precision=args.precision,
-        restart=args.restart,
-        max_steps=args.max_steps,
-        min_epoch_items=args.min_epoch_items,
-    )
+    return options_from_args(GPTTrainOptions, args)
 
 
 # --------------------------------------------------------------------------- losses
@@ -417,6 +391,7 @@ def _train(
     config = _run_config(options, ctx, run, loaded, len(samples), repeat)
     log.start(epochs=options.epochs, steps=run.total_steps, config=config)
     losses: list[float] = []
+    state_clock = StateClock()
     t0 = time.monotonic()
     while run.epoch < options.epochs and run.step < run.total_steps:
         plan = gpt_data.plan_epoch(
@@ -454,7 +429,8 @@ def _train(
                 _save_checkpoint(run, loaded, experiment.name, run_dir, number, ctx, log)
         if finished_epoch:
             run.epoch += 1
-        _write_state(run, run_dir, ctx)
+        if state_clock.due(force=last):
+            _write_state(run, run_dir, ctx)
     done = len(losses)
     if done:
         logger.info("GPT training: %d steps, %.3f s per step", done, (time.monotonic() - t0) / done)

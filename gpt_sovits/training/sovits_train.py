@@ -22,7 +22,7 @@ import argparse
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -33,14 +33,17 @@ from gpt_sovits.models.sovits import SoVITSConfig, SoVITSSynthesizer
 from gpt_sovits.models.sovits.synthesizer import SoVITSTrainOutput, slice_segments
 from gpt_sovits.training.experiment import Experiment
 from gpt_sovits.training.loop import (
+    StateClock,
     StopFlag,
     TrainContext,
     TrainingError,
     adamw,
+    add_run_arguments,
     any_rank,
     auto_batch_size,
     frozen,
     load_state,
+    options_from_args,
     rng_state,
     save_state,
     seed_everything,
@@ -118,31 +121,15 @@ def add_sovits_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-g", default=None, help="generator .pth with enc_q (default: the base s2G)")
     parser.add_argument("--init-d", default=None, help="discriminator .pth (default: the s2D beside s2G)")
     parser.add_argument("--from-scratch", action="store_true", help="random G and D (keeps the quantizer)")
-    parser.add_argument("--epochs", type=int, default=d.epochs)
-    parser.add_argument("--batch-size", type=int, default=None, help="default: chosen from free memory")
     parser.add_argument("--lr", type=float, default=d.lr)
     parser.add_argument("--text-lr-ratio", type=float, default=d.text_lr_ratio)
-    parser.add_argument("--save-every", type=int, default=d.save_every, help="epochs between checkpoints")
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:N")
-    parser.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16", "fp16"])
-    parser.add_argument("--restart", action="store_true", help="ignore the saved state and start over")
-    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    parser.add_argument(
-        "--min-epoch-items",
-        type=int,
-        default=d.min_epoch_items,
-        help="a smaller dataset is repeated to about this many clips per epoch, as upstream does (default 100); "
-        "lower it for a shorter run",
-    )
     parser.add_argument("--no-aligner", dest="aligner", action="store_false", help="skip the phone aligner")
+    add_run_arguments(parser, d)
 
 
 def sovits_options_from_args(args: argparse.Namespace) -> SoVITSTrainOptions:
     """The options parsed by :func:`add_sovits_arguments` (fields it does not define keep their defaults)."""
-    return SoVITSTrainOptions(
-        **{f.name: getattr(args, f.name) for f in fields(SoVITSTrainOptions) if hasattr(args, f.name)}
-    )
+    return options_from_args(SoVITSTrainOptions, args)
 
 
 # --------------------------------------------------------------------------- models
@@ -516,6 +503,7 @@ def _train(experiment, options, ctx: TrainContext, log: RunLog, stop, factory) -
         },
     )
     losses: list[dict[str, float]] = []
+    state_clock = StateClock()
     t0 = time.monotonic()
     while run.epoch < options.epochs and run.step < run.total_steps:
         batches = sampler.epoch(run.epoch + 1)
@@ -535,7 +523,7 @@ def _train(experiment, options, ctx: TrainContext, log: RunLog, stop, factory) -
                 _write_state(run, run_dir, ctx)
                 log.cancelled(epoch=run.epoch + 1, step=run.step)
                 return SoVITSTrainResult([Path(p) for p in run.checkpoints], run.step, losses, cancelled=True)
-        _end_of_pass(run, options, experiment.name, run_dir, ctx, log)
+        _end_of_pass(run, options, experiment.name, run_dir, ctx, log, state_clock)
     if losses:
         logger.info(
             "SoVITS training: %d steps, %.3f s per step", len(losses), (time.monotonic() - t0) / len(losses)
@@ -544,7 +532,9 @@ def _train(experiment, options, ctx: TrainContext, log: RunLog, stop, factory) -
     return SoVITSTrainResult([Path(p) for p in run.checkpoints], run.step, losses)
 
 
-def _end_of_pass(run: _Run, options, exp: str, run_dir: Path, ctx: TrainContext, log: RunLog) -> None:
+def _end_of_pass(
+    run: _Run, options, exp: str, run_dir: Path, ctx: TrainContext, log: RunLog, state_clock: StateClock
+) -> None:
     """After an epoch (or the step limit): decay the learning rate, save a checkpoint when due, save state."""
     finished_epoch = run.step == (run.epoch + 1) * run.steps_per_epoch
     last = run.step >= run.total_steps
@@ -556,7 +546,8 @@ def _end_of_pass(run: _Run, options, exp: str, run_dir: Path, ctx: TrainContext,
     if finished_epoch or last:
         if last or number % max(options.save_every, 1) == 0 or number == options.epochs:
             _save_checkpoint(run, exp, run_dir, number, ctx, log)
-    _write_state(run, run_dir, ctx)
+    if state_clock.due(force=last):
+        _write_state(run, run_dir, ctx)
 
 
 __all__ = [
