@@ -31,8 +31,8 @@ def tiny_model(with_aligner: bool = True, seed: int = 0) -> SoVITSSynthesizer:
 
 
 @pytest.fixture(scope="module")
-def trained(speak, tmp_path_factory):
-    return trained_corpus(speak, tmp_path_factory)
+def trained(speak_exact, tmp_path_factory):
+    return trained_corpus(speak_exact, tmp_path_factory)
 
 
 def random_inputs(seed: int = 0):
