@@ -66,45 +66,6 @@ def _speech_clips(n: int) -> list[tuple[str, np.ndarray]]:
     return clips
 
 
-def full_sovits_hparams() -> dict:
-    """The official v2 ``s2.json`` values that shape the model (full size)."""
-    return {
-        "train": {"segment_size": 20480, "learning_rate": 0.0001, "batch_size": BATCH, "epochs": 8},
-        "data": {
-            "max_wav_value": 32768.0,
-            "sampling_rate": 32000,
-            "filter_length": 2048,
-            "hop_length": 640,
-            "win_length": 2048,
-            "n_mel_channels": 128,
-            "mel_fmin": 0.0,
-            "mel_fmax": None,
-            "n_speakers": 300,
-        },
-        "model": {
-            "inter_channels": 192,
-            "hidden_channels": 192,
-            "filter_channels": 768,
-            "n_heads": 2,
-            "n_layers": 6,
-            "kernel_size": 3,
-            "p_dropout": 0.1,
-            "resblock": "1",
-            "resblock_kernel_sizes": [3, 7, 11],
-            "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-            "upsample_rates": [10, 8, 2, 2, 2],
-            "upsample_initial_channel": 512,
-            "upsample_kernel_sizes": [16, 16, 8, 2, 2],
-            "n_layers_q": 3,
-            "use_spectral_norm": False,
-            "gin_channels": 512,
-            "semantic_frame_rate": "25hz",
-            "freeze_quantizer": True,
-            "version": "v2",
-        },
-    }
-
-
 def full_gpt_config() -> dict:
     """The official ``s1longer-v2.yaml`` model section (full size: 24 layers, 512 wide)."""
     return {
@@ -137,8 +98,8 @@ def build(root: Path):
 
     torch.manual_seed(0)
     pre = root / "pretrained"
-    hparams = full_sovits_hparams()
-    g_cfg = SoVITSConfig.from_hparams(hparams, version="v2")
+    g_cfg = SoVITSConfig.preset("v2")  # the official s2.json sizes
+    hparams = g_cfg.to_hparams()
     g = SoVITSSynthesizer(g_cfg)
     # Like the official pretrained s2G: the posterior encoder enc_q is kept (fine-tuning needs it).
     g_path = pre / "s2G.pth"

@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 import torch
-from tiny_models import save_tiny_gpt
+from train_data import synthetic_gpt_experiment
 
 from gpt_sovits.training import gpt_data
-from gpt_sovits.training.experiment import Experiment, ItemFeatures, ItemRecord, Manifest
+from gpt_sovits.training.experiment import Experiment
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS, BATCH = 3, 2
@@ -72,25 +72,7 @@ shutdown_distributed(ctx)
 
 
 def _experiment(root: Path) -> Experiment:
-    gpt = save_tiny_gpt(root / "base.ckpt")
-    exp = Experiment(root / "logs", "demo")
-    exp.write_manifest(
-        Manifest(name="demo", base_version="v2", base_gpt=str(gpt), base_sovits="", source_list="")
-    )
-    g = torch.Generator().manual_seed(1)
-    for k in range(8):
-        p = int(torch.randint(6, 12, (1,), generator=g))
-        phones = torch.randint(1, 60, (p,), generator=g)  # [P]
-        codes = torch.stack([(phones * 7) % 97, (phones * 13 + 5) % 97], 1).flatten()  # [2P]
-        feats = ItemFeatures(
-            phones, torch.randn(1024, p, generator=g) * 0.1, torch.zeros(768, 2), torch.zeros(4), codes
-        )
-        rec = ItemRecord(
-            id=f"c{k}", audio=f"c{k}.wav", speaker="s", lang="en", text="x", phones=tuple(phones.tolist()),
-            seconds=codes.numel() / 25, frames=2 * codes.numel(), n_codes=codes.numel(), file=f"items/c{k}.pt",
-        )  # fmt: skip
-        exp.append_item(rec, feats)
-    return exp
+    return synthetic_gpt_experiment(root, seed=1, phone_range=(6, 12))
 
 
 def test_two_gloo_ranks_train_identically_and_split_the_batches(tmp_path):

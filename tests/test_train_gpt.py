@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_models import save_tiny_gpt
+from train_data import synthetic_gpt_experiment
 
 from gpt_sovits.models.loading import load_gpt
 from gpt_sovits.training import gpt_data
-from gpt_sovits.training.experiment import Experiment, ItemFeatures, ItemRecord, Manifest
+from gpt_sovits.training.experiment import Experiment
 from gpt_sovits.training.gpt_train import (
     GPTTrainingError,
     GPTTrainOptions,
@@ -44,32 +44,8 @@ FAST = dict(batch_size=4, lr=3e-3, warmup_steps=5, min_epoch_items=0, save_every
 
 
 def build_experiment(root: Path, name: str = "demo", seed: int = 0) -> Experiment:
-    """8 clips whose codes follow from their phones (phone p -> codes 7p mod 97, 13p+5 mod 97)."""
-    gpt = root / "base.ckpt"
-    if not gpt.exists():
-        save_tiny_gpt(gpt)
-    exp = Experiment(root / "logs", name)
-    exp.write_manifest(
-        Manifest(name=name, base_version="v2", base_gpt=str(gpt), base_sovits="", source_list="")
-    )
-    g = torch.Generator().manual_seed(seed)
-    for k in range(N_ITEMS):
-        p = int(torch.randint(8, 16, (1,), generator=g))
-        phones = torch.randint(1, 60, (p,), generator=g)  # [P]
-        codes = torch.stack([(phones * 7) % 97, (phones * 13 + 5) % 97], 1).flatten()  # [2P]
-        feats = ItemFeatures(
-            phones=phones,
-            bert=torch.randn(1024, p, generator=g) * 0.1,
-            ssl=torch.zeros(768, 2),
-            wav=torch.zeros(4),
-            codes=codes,
-        )
-        rec = ItemRecord(
-            id=f"c{k}", audio=f"c{k}.wav", speaker="s", lang="en", text="x", phones=tuple(phones.tolist()),
-            seconds=codes.numel() / 25, frames=2 * codes.numel(), n_codes=codes.numel(), file=f"items/c{k}.pt",
-        )  # fmt: skip
-        exp.append_item(rec, feats)
-    return exp
+    """8 clips whose codes follow from their phones (see train_data.synthetic_gpt_experiment)."""
+    return synthetic_gpt_experiment(root, name, seed, items=N_ITEMS)
 
 
 def run(exp: Experiment, options: GPTTrainOptions, log_cls=RunLog, stop=None):

@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from speech_corpus import make_recording
-from tiny_models import TinyHome, make_tiny_home
+from tiny_models import TinyHome, make_tiny_home, save_tiny_gpt
 
 from gpt_sovits.settings import Settings
 
@@ -65,3 +66,38 @@ def prepare_tiny_experiment(root: Path, speak, exp_name: str = "joe") -> TinyExp
     settings = settings_for(root)
     result = prepare(settings, PrepareOptions(list_path, exp_name, device="cpu"))
     return TinyExperiment(settings, home, list_path, exp_name, result.seconds, texts)
+
+
+def synthetic_gpt_experiment(
+    root: Path, name: str = "demo", seed: int = 0, items: int = 8, phone_range: tuple[int, int] = (8, 16)
+):
+    """A small GPT-only experiment whose codes follow from its phones (phone p -> codes 7p mod 97,
+    13p+5 mod 97), so a GPT can learn it in a few steps; the tiny base GPT is shared by experiments
+    under the same ``root``."""
+    from gpt_sovits.training.experiment import Experiment, ItemFeatures, ItemRecord, Manifest
+
+    gpt = root / "base.ckpt"
+    if not gpt.exists():
+        save_tiny_gpt(gpt)
+    exp = Experiment(root / "logs", name)
+    exp.write_manifest(
+        Manifest(name=name, base_version="v2", base_gpt=str(gpt), base_sovits="", source_list="")
+    )
+    g = torch.Generator().manual_seed(seed)
+    for k in range(items):
+        p = int(torch.randint(*phone_range, (1,), generator=g))
+        phones = torch.randint(1, 60, (p,), generator=g)  # [P]
+        codes = torch.stack([(phones * 7) % 97, (phones * 13 + 5) % 97], 1).flatten()  # [2P]
+        feats = ItemFeatures(
+            phones=phones,
+            bert=torch.randn(1024, p, generator=g) * 0.1,
+            ssl=torch.zeros(768, 2),
+            wav=torch.zeros(4),
+            codes=codes,
+        )
+        rec = ItemRecord(
+            id=f"c{k}", audio=f"c{k}.wav", speaker="s", lang="en", text="x", phones=tuple(phones.tolist()),
+            seconds=codes.numel() / 25, frames=2 * codes.numel(), n_codes=codes.numel(), file=f"items/c{k}.pt",
+        )  # fmt: skip
+        exp.append_item(rec, feats)
+    return exp

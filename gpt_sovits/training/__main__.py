@@ -130,10 +130,10 @@ def _run_train(args: argparse.Namespace, settings: Settings) -> int:
 
 def _register_when_ready(settings: Settings, exp, name: str, consent: str) -> None:
     """Add the voice once both models have checkpoints (the second training to finish does it)."""
-    from gpt_sovits.training.register import checkpoints, register_voice
+    from gpt_sovits.training.register import register_voice
     from gpt_sovits.voices import VoiceExists
 
-    missing = [k for k in ("gpt", "sovits") if not checkpoints(exp, k)]
+    missing = [k for k in ("gpt", "sovits") if not exp.checkpoints(k)]
     if missing:
         log.info("the voice joins the library when %s training has finished too", missing[0].upper())
         return

@@ -19,13 +19,8 @@ class RegisterError(GPTSoVITSError):
     """The experiment has no finished checkpoints or no usable reference clip."""
 
 
-def checkpoints(exp: Experiment, kind: str) -> list[Path]:
-    """Saved checkpoints of ``"gpt"`` or ``"sovits"`` training, oldest first."""
-    return exp.checkpoints(kind)
-
-
 def latest_checkpoint(exp: Experiment, kind: str) -> Path:
-    found = checkpoints(exp, kind)
+    found = exp.checkpoints(kind)
     if not found:
         command = "train-gpt" if kind == "gpt" else "train-sovits"
         raise RegisterError(

@@ -309,70 +309,26 @@ def load_discriminator(path: str | Path, config: SoVITSConfig) -> MultiPeriodDis
     return disc
 
 
-_MODEL_KEYS = (
-    "inter_channels",
-    "hidden_channels",
-    "filter_channels",
-    "n_heads",
-    "n_layers",
-    "kernel_size",
-    "p_dropout",
-    "resblock",
-    "resblock_kernel_sizes",
-    "resblock_dilation_sizes",
-    "upsample_rates",
-    "upsample_initial_channel",
-    "upsample_kernel_sizes",
-    "gin_channels",
-    "semantic_frame_rate",
-    "freeze_quantizer",
-    "use_spectral_norm",
-)
-
-
-def _plain(value):
-    """Tuples (as the config dataclass holds them) -> lists (as s2.json has them)."""
-    return [_plain(v) for v in value] if isinstance(value, tuple) else value
-
-
 def official_config(raw: dict, config: SoVITSConfig) -> dict:
-    """The ``config`` dict saved into checkpoints: the base file's own, with every entry upstream reads present."""
+    """The ``config`` dict saved into checkpoints: the base file's own, with every entry upstream reads present
+    (filled from :meth:`SoVITSConfig.to_hparams`); the version is the one decided from the weights (old files
+    lack or misstate it)."""
     out = copy.deepcopy(raw) if raw else {}
-    data = out.setdefault("data", {})
-    for key, value in (
-        ("sampling_rate", config.sampling_rate),
-        ("filter_length", config.filter_length),
-        ("hop_length", config.hop_length),
-        ("win_length", config.win_length),
-        ("n_mel_channels", 128),
-        ("mel_fmin", 0.0),
-        ("mel_fmax", None),
-        ("n_speakers", 300),
-    ):
-        data.setdefault(key, value)
-    out.setdefault("train", {}).setdefault("segment_size", config.segment_size * config.hop_length)
-    model = out.setdefault("model", {})
-    # upstream builds SynthesizerTrn(**hps.model): every constructor argument must be there
-    for f in fields(SoVITSConfig):
-        if f.name in _MODEL_KEYS:
-            value = getattr(config, f.name)
-            model.setdefault(f.name, _plain(value))
-    model.setdefault("n_layers_q", 3)
-    model["version"] = config.version  # decided from the weights; old files lack or misstate it
+    full = config.to_hparams()
+    for section in ("data", "train", "model"):
+        target = out.setdefault(section, {})
+        for key, value in full[section].items():
+            target.setdefault(key, value)
+    out["model"]["version"] = config.version
     return out
 
 
-def attach_aligner(model: SoVITSSynthesizer) -> bool:
-    """Give ``model`` a freshly initialised phone aligner when it has none; False if this build lacks it."""
-    if hasattr(model, "aligner"):
-        return True
-    try:
-        from gpt_sovits.models.sovits.aligner import AlignerConfig, PhoneAligner
-    except ImportError:
-        logger.warning("the phone aligner is not available in this build; training without it")
-        return False
-    model.aligner = PhoneAligner(AlignerConfig.for_sovits(model.config))
-    return True
+def attach_aligner(model: SoVITSSynthesizer) -> None:
+    """Give ``model`` a freshly initialised phone aligner when its file had none."""
+    from gpt_sovits.models.sovits.aligner import AlignerConfig, PhoneAligner
+
+    if not hasattr(model, "aligner"):
+        model.aligner = PhoneAligner(AlignerConfig.for_sovits(model.config))
 
 
 @dataclass

@@ -177,24 +177,16 @@ class SoVITSConfig:
         version = version or model.get("version") or "v2"
         base = cls.preset(version)
         values: dict[str, Any] = {}
-        for name in (
-            "inter_channels",
-            "hidden_channels",
-            "filter_channels",
-            "n_heads",
-            "n_layers",
-            "kernel_size",
-            "p_dropout",
-            "resblock",
-            "gin_channels",
-            "semantic_frame_rate",
-            "freeze_quantizer",
-            "use_spectral_norm",
-            "upsample_initial_channel",
-        ):
-            if model.get(name) is not None:
+        nested = (
+            "resblock_kernel_sizes",
+            "upsample_rates",
+            "upsample_kernel_sizes",
+            "resblock_dilation_sizes",
+        )
+        for name in _HPARAM_MODEL_KEYS:
+            if name not in nested and model.get(name) is not None:
                 values[name] = model[name]
-        for name in ("resblock_kernel_sizes", "upsample_rates", "upsample_kernel_sizes"):
+        for name in nested[:3]:
             if model.get(name) is not None:
                 values[name] = tuple(int(v) for v in model[name])
         if model.get("resblock_dilation_sizes") is not None:
@@ -209,3 +201,51 @@ class SoVITSConfig:
             values["segment_size"] = int(train["segment_size"]) // hop
         values["resblock"] = str(values.get("resblock", base.resblock))
         return replace(base, version=version, **values)
+
+    def to_hparams(self) -> dict[str, Any]:
+        """The inverse of :meth:`from_hparams`: an ``s2.json``-shaped dict with every entry upstream reads.
+
+        Upstream builds ``SynthesizerTrn(**hps.model)``, so every constructor argument is present; lists, not
+        tuples, as in the JSON files. ``from_hparams(config.to_hparams()) == config``.
+        """
+
+        def plain(value: Any) -> Any:
+            return [plain(v) for v in value] if isinstance(value, tuple) else value
+
+        model = {name: plain(getattr(self, name)) for name in _HPARAM_MODEL_KEYS}
+        return {
+            "data": {
+                "sampling_rate": self.sampling_rate,
+                "filter_length": self.filter_length,
+                "hop_length": self.hop_length,
+                "win_length": self.win_length,
+                "n_mel_channels": 128,
+                "mel_fmin": 0.0,
+                "mel_fmax": None,
+                "n_speakers": 300,
+            },
+            "train": {"segment_size": self.segment_size * self.hop_length},
+            "model": {**model, "n_layers_q": 3, "version": self.version},
+        }
+
+
+# The ``model`` entries of s2.json that map one to one onto SoVITSConfig fields.
+_HPARAM_MODEL_KEYS = (
+    "inter_channels",
+    "hidden_channels",
+    "filter_channels",
+    "n_heads",
+    "n_layers",
+    "kernel_size",
+    "p_dropout",
+    "resblock",
+    "resblock_kernel_sizes",
+    "resblock_dilation_sizes",
+    "upsample_rates",
+    "upsample_initial_channel",
+    "upsample_kernel_sizes",
+    "gin_channels",
+    "semantic_frame_rate",
+    "freeze_quantizer",
+    "use_spectral_norm",
+)
