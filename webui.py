@@ -1,4 +1,4 @@
-"""Launch the WebUI: ``python webui.py [--host 127.0.0.1] [--port 9874] [--share] [--language en_US]``."""
+"""Launch the WebUI: ``python webui.py [--host 127.0.0.1] [--port 9874] [--share] [--language auto]``."""
 
 from __future__ import annotations
 
@@ -17,18 +17,20 @@ def main(argv: list[str] | None = None) -> None:
         "--language",
         default="auto",
         choices=["auto", "en_US", "zh_CN", "ja_JP"],
-        help="UI language (default: auto, from the settings or English)",
+        help="UI language (default: auto: GPT_SOVITS_LANGUAGE if set, else the browser's language)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from gpt_sovits.settings import load_settings
-    from gpt_sovits.ui.app import build_app
-    from gpt_sovits.ui.i18n import resolve_language
+    from gpt_sovits.ui.context import AppContext
+    from gpt_sovits.ui.server import serve
 
     settings = load_settings()
-    language = resolve_language(args.language if args.language != "auto" else settings.language)
-    build_app(settings, language).launch(server_name=args.host, server_port=args.port, share=args.share)
+    chosen = args.language if args.language != "auto" else settings.language
+    ctx = AppContext.create(settings)
+    print(f"GPT-SoVITS Studio: http://{args.host}:{args.port}/", flush=True)  # noqa: T201 - the URL to open
+    serve(ctx, args.host, args.port, args.share, None if chosen == "auto" else chosen)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,28 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
 
 
+def child_environment(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The complete environment for a child process (a CLI job) that must see the same ``settings``: the
+    current environment (or ``base``) with every ``GPT_SOVITS_*`` variable set from ``settings``.
+
+    A child reads its settings with :func:`load_settings` like any entry point, so this is the inverse of it.
+    """
+    env = dict(os.environ if base is None else base)
+    env.update(
+        GPT_SOVITS_HOME=str(settings.home),
+        GPT_SOVITS_PRETRAINED=str(settings.pretrained_dir),
+        GPT_SOVITS_VOICES=str(settings.voices_dir),
+        GPT_SOVITS_LOGS=str(settings.logs_dir),
+        HF_ENDPOINT=settings.hf_endpoint,
+        GPT_SOVITS_DEVICE=settings.device,
+        GPT_SOVITS_LANGUAGE=settings.language,
+        GPT_SOVITS_DICTS=os.pathsep.join(str(p) for p in settings.dictionaries),
+    )
+    # Children print JSON progress lines that the parent reads as they come.
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
 @dataclass(frozen=True)
 class DistributedEnv:
     """Where this process sits in a torchrun / DDP launch (a single process when not launched so)."""

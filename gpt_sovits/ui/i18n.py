@@ -7,6 +7,8 @@ from functools import cache
 from pathlib import Path
 
 LOCALES = ("en_US", "zh_CN", "ja_JP")
+# Each language named in itself, for the language links at the top of the page.
+LOCALE_NAMES = {"en_US": "English", "zh_CN": "中文", "ja_JP": "日本語"}
 DEFAULT_LOCALE = "en_US"
 LOCALE_DIR = Path(__file__).resolve().parents[2] / "i18n" / "locale"
 

@@ -20,7 +20,7 @@ def status_markdown(t: I18n, pretrained_dir: Path) -> str:
     return "\n".join([*lines, "", how_to_get(pretrained_dir)])
 
 
-def build(t: I18n, pretrained_dir: Path) -> None:
+def build(ctx, t: I18n, tab) -> None:
     """Add the tab's components to the current Blocks context."""
     gr.Markdown(f"### {t('models.status')}")
-    gr.Markdown(status_markdown(t, pretrained_dir), elem_id="models-status")
+    gr.Markdown(status_markdown(t, ctx.settings.pretrained_dir), elem_id="models-status")

@@ -26,7 +26,7 @@ def preview_rows(text: str, lang_mode: str, split: str, dict_file: str | None, f
     return [[r.sentence, r.surface, r.lang, r.phones, r.rule] for r in result.preview()]
 
 
-def build(t: I18n, front: FrontEnd) -> None:
+def build(ctx, t: I18n, tab) -> None:
     """Add the tab's components to the current Blocks context."""
     gr.Markdown(t("synth.not_ready"))
     text = gr.Textbox(label=t("synth.text"), lines=4, elem_id="synth-text")
@@ -46,4 +46,4 @@ def build(t: I18n, front: FrontEnd) -> None:
         )
     ]
     table = gr.Dataframe(headers=headers, label=t("synth.preview_table"), interactive=False)
-    button.click(lambda *a: preview_rows(*a, front), [text, lang_mode, split, dict_file], table)
+    button.click(lambda *a: preview_rows(*a, ctx.front), [text, lang_mode, split, dict_file], table)
