@@ -25,6 +25,13 @@ class Settings:
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N"
     language: str = "auto"  # UI language: "auto" (browser), "en_US", "zh_CN", "ja_JP"
     dictionaries: tuple[Path, ...] = ()  # global pronunciation dictionaries (JSONL)
+    # The global dictionary the WebUI's pronunciation editor writes to (read after ``dictionaries``).
+    user_dictionary: Path = field(default=_PROJECT_ROOT / "user_voices" / "global_dictionary.jsonl")
+
+    def global_dictionaries(self) -> tuple[Path, ...]:
+        """Every global dictionary file to apply: ``dictionaries`` then ``user_dictionary`` if it exists."""
+        extra = (self.user_dictionary,) if self.user_dictionary.is_file() else ()
+        return (*self.dictionaries, *extra)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -33,20 +40,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     Variables: ``GPT_SOVITS_HOME`` (root for pretrained/, user_voices/ and logs/),
     ``GPT_SOVITS_PRETRAINED``, ``GPT_SOVITS_VOICES``, ``GPT_SOVITS_LOGS``, ``HF_ENDPOINT``
     (hub mirror), ``GPT_SOVITS_DEVICE``, ``GPT_SOVITS_LANGUAGE`` and ``GPT_SOVITS_DICTS``
-    (global pronunciation dictionaries, separated by ``os.pathsep``).
+    (global pronunciation dictionaries, separated by ``os.pathsep``); the WebUI's own global dictionary is
+    ``global_dictionary.jsonl`` in the voices folder.
     """
     env = os.environ if env is None else env
     home = Path(env.get("GPT_SOVITS_HOME", str(_PROJECT_ROOT))).expanduser()
     dicts = tuple(Path(p).expanduser() for p in env.get("GPT_SOVITS_DICTS", "").split(os.pathsep) if p)
+    voices = Path(env.get("GPT_SOVITS_VOICES", str(home / "user_voices"))).expanduser()
     return Settings(
         home=home,
         pretrained_dir=Path(env.get("GPT_SOVITS_PRETRAINED", str(home / "pretrained"))).expanduser(),
-        voices_dir=Path(env.get("GPT_SOVITS_VOICES", str(home / "user_voices"))).expanduser(),
+        voices_dir=voices,
         logs_dir=Path(env.get("GPT_SOVITS_LOGS", str(home / "logs"))).expanduser(),
         hf_endpoint=env.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/"),
         device=env.get("GPT_SOVITS_DEVICE", "auto"),
         language=env.get("GPT_SOVITS_LANGUAGE", "auto"),
         dictionaries=dicts,
+        user_dictionary=voices / "global_dictionary.jsonl",
     )
 
 

@@ -144,6 +144,15 @@ def _row_warnings(report: SegmentReport, guard: GuardOutcome | None, streaming: 
     return out
 
 
+def _file_stamp(path: Path) -> tuple[int, int]:
+    """(mtime_ns, size) of a file, (0, -1) when it is missing: tells a changed dictionary file."""
+    try:
+        st = path.stat()
+    except OSError:
+        return (0, -1)
+    return (st.st_mtime_ns, st.st_size)
+
+
 class Engine:
     """Text to speech with GPT-SoVITS models (see :mod:`gpt_sovits.inference`)."""
 
@@ -153,7 +162,7 @@ class Engine:
         self.voices = voices
         self.lock = threading.Lock()
         self.references = ReferenceCache(self, voices)
-        self._global_dicts: dict[str, tuple[Dictionary, ...]] = {}
+        self._global_dicts: dict[str, tuple[tuple, tuple[Dictionary, ...]]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, device: str | None = None, precision: str = "auto") -> Engine:
@@ -168,12 +177,15 @@ class Engine:
 
     # ------------------------------------------------------------------ planning
     def global_dictionaries(self, version: str = "v2") -> tuple[Dictionary, ...]:
-        """The dictionaries of the settings, parsed for the phone set of ``version`` (read once)."""
-        if version not in self._global_dicts:
-            self._global_dicts[version] = tuple(
-                Dictionary.load(p, version) for p in self.settings.dictionaries
-            )
-        return self._global_dicts[version]
+        """The global dictionaries of the settings, parsed for the phone set of ``version``; read again only
+        when a file changes (the WebUI's pronunciation editor adds entries while the app runs)."""
+        paths = self.settings.global_dictionaries()
+        stamp = tuple((str(p), *_file_stamp(p)) for p in paths)
+        cached = self._global_dicts.get(version)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, tuple(Dictionary.load(p, version) for p in paths))
+            self._global_dicts[version] = cached
+        return cached[1]
 
     def plan(self, options: SynthesisOptions) -> Plan:
         """Resolve the voice (or the given files, or the pretrained defaults) of a request."""

@@ -55,7 +55,7 @@ class AppContext:
     def create(cls, settings: Settings, device: str | None = None, precision: str = "auto") -> AppContext:
         """Everything the tabs need, built without loading any model (models load on first use)."""
         engine = Engine.from_settings(settings, device, precision)
-        front = FrontEnd([Dictionary.load(p) for p in settings.dictionaries])
+        front = FrontEnd([Dictionary.load(p) for p in settings.dictionaries])  # per-request dicts are added
         jobs = JobManager(settings.logs_dir / JOBS_FOLDER)
         return cls(settings, engine, jobs, front, device or settings.device, precision)
 
