@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -14,7 +18,9 @@ gr = pytest.importorskip("gradio")
 from gpt_sovits.settings import load_settings  # noqa: E402
 from gpt_sovits.text import FrontEnd  # noqa: E402
 from gpt_sovits.ui.app import build_app  # noqa: E402
-from gpt_sovits.ui.i18n import LOCALE_DIR, LOCALES, I18n, resolve_language  # noqa: E402
+from gpt_sovits.ui.context import AppContext  # noqa: E402
+from gpt_sovits.ui.i18n import LOCALES, I18n, resolve_language  # noqa: E402
+from gpt_sovits.ui.server import create_server  # noqa: E402
 from gpt_sovits.ui.synthesize_tab import preview_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,11 +32,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture
+def ctx(tmp_path):
+    return AppContext.create(load_settings({"GPT_SOVITS_HOME": str(tmp_path)}), "cpu")
+
+
 @pytest.mark.parametrize("language", LOCALES)
-def test_app_serves_every_tab(tmp_path, language):
-    settings = load_settings({"GPT_SOVITS_HOME": str(tmp_path)})
+def test_app_serves_every_tab(tmp_path, ctx, language):
     t = I18n(language)
-    app = build_app(settings, language)
+    app = build_app(ctx, language)
     port = _free_port()
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
@@ -46,10 +56,69 @@ def test_app_serves_every_tab(tmp_path, language):
     assert "s2G2333k.pth" in values and str(tmp_path / "pretrained") in values
 
 
-def test_every_locale_has_every_key():
-    keys = {name: set(json.loads((LOCALE_DIR / f"{name}.json").read_text("utf-8"))) for name in LOCALES}
-    for name in LOCALES:
-        assert keys[name] == keys["en_US"], name
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _root_redirect(port: int, accept_language: str) -> str:
+    opener = urllib.request.build_opener(_NoRedirect)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/", headers={"Accept-Language": accept_language}
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        opener.open(request, timeout=30)
+    assert info.value.code == 307
+    return info.value.headers["Location"]
+
+
+def _serve(app):
+    import threading
+
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return server, thread, port
+
+
+def test_root_follows_the_browser_language_or_the_fixed_one(ctx):
+    server, thread, port = _serve(create_server(ctx))
+    try:
+        assert _root_redirect(port, "zh-CN,zh;q=0.9,en;q=0.8") == "/zh_CN/"
+        assert _root_redirect(port, "ja,en-US;q=0.7") == "/ja_JP/"
+        assert _root_redirect(port, "fr-FR,fr;q=0.9") == "/en_US/"
+        for code in LOCALES:  # every language's page is mounted and carries its own title
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/{code}/config", timeout=30) as resp:
+                config = json.loads(resp.read())
+            assert config["title"] == I18n(code)("app.title")
+    finally:
+        server.should_exit = True
+        thread.join(30)
+    server, thread, port = _serve(create_server(ctx, "ja_JP"))
+    try:
+        assert _root_redirect(port, "zh-CN") == "/ja_JP/"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def test_webui_help_names_every_option():
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "webui.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    for flag in ("--host", "--port", "--share", "--language"):
+        assert flag in run.stdout
+    assert "127.0.0.1" in run.stdout
 
 
 def test_language_choice():
