@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from gpt_sovits.errors import GPTSoVITSError
@@ -41,13 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--token", help="Hugging Face access token (only for mirrors that need one)")
     p.add_argument("--retries", type=int, default=4, help="retries per request after a network error")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (same as --progress none)")
+    _add_progress(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = sub.add_parser(
         "import", help="copy pretrained files from a folder / GPT-SoVITS installation, or a model"
     )
     p.add_argument("path", type=Path, help="folder, GPT-SoVITS installation, or one .ckpt/.pth model file")
+    _add_progress(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = sub.add_parser("inspect", help="kind, version, config summary and parameter count of model files")
@@ -55,14 +59,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per file")
 
 
+def _add_progress(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--progress",
+        choices=("bars", "json", "none"),
+        default="bars",
+        help="bars: progress bars on stderr; json: job protocol events on stdout (one JSON object per line, "
+        "as the WebUI's job manager reads them); none: quiet (default: bars)",
+    )
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the chosen action; returns the exit status."""
     handlers = {"list": _list, "download": _download, "import": _import, "inspect": _inspect}
-    return handlers[args.action](args, settings)
+    if getattr(args, "progress", None) != "json":
+        return handlers[args.action](args, settings)
+    try:
+        return handlers[args.action](args, settings)
+    except GPTSoVITSError as exc:
+        # The job manager shows the message of an error event as the job's message.
+        _event("error", kind=args.action, message=str(exc))
+        raise
 
 
 def _write(text: str) -> None:
     sys.stdout.write(text + "\n")
+
+
+def _event(name: str, **fields: object) -> None:
+    """One job protocol event (see gpt_sovits.jobs) on stdout, flushed at once so the reader sees it now."""
+    sys.stdout.write(json.dumps({"event": name, **fields}, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
 
 
 def _size_text(n: int) -> str:
@@ -182,10 +209,74 @@ class _Bars:
             self.bar = None
 
 
+class _JsonProgress:
+    """Download progress as job protocol events: ``step``/``steps`` are bytes over every file still to fetch,
+    with the current file's own bytes in ``file_step``/``file_steps``. Events are thinned to a few a second
+    (the downloader reports every chunk), but the first and the last of each file always go out."""
+
+    def __init__(self, total: int, files: int, interval_s: float = 0.25) -> None:
+        self.total, self.files, self.interval_s = total, files, interval_s
+        self.done: dict[str, int] = {}
+        self.sizes: dict[str, int] = {}
+        self.first: int | None = None  # bytes already there (resumed .part files) when this run began
+        self.started = time.monotonic()
+        self.last_sent = 0.0
+
+    def __call__(self, file: str, done: int, total: int) -> None:
+        new = file not in self.done
+        self.done[file], self.sizes[file] = done, total
+        now = time.monotonic()
+        if not new and done < total and now - self.last_sent < self.interval_s:
+            return
+        self.last_sent = now
+        step = sum(self.done.values())
+        if self.first is None:
+            self.first = step
+        steps = max(self.total, step)
+        elapsed = now - self.started
+        rate = (step - self.first) / elapsed if elapsed > 0 else 0.0
+        _event(
+            "progress",
+            kind="download",
+            step=step,
+            steps=steps,
+            file=file,
+            file_step=done,
+            file_steps=total,
+            files_done=sum(1 for f, d in self.done.items() if d >= self.sizes[f]),
+            files=self.files,
+            elapsed_s=round(elapsed, 2),
+            eta_s=round((steps - step) / rate, 1) if rate > 0 else None,
+        )
+
+
+def _download_plan(args: argparse.Namespace, settings: Settings) -> tuple[int, int]:
+    """(bytes, files) still to download: every listed file not yet in place (those are skipped or kept)."""
+    from gpt_sovits.registry.download import HubClient
+    from gpt_sovits.registry.layout import resolve_items
+
+    client = HubClient(
+        args.endpoint or settings.hf_endpoint,
+        revision=args.revision,
+        token=args.token,
+        retries=max(0, args.retries),
+    )
+    remotes = [r for item in resolve_items(args.keys or None) for r in client.remote_files(item)]
+    todo = [r for r in remotes if not (settings.pretrained_dir / r.path).exists()]
+    return sum(r.size for r in todo), len(todo)
+
+
 def _download(args: argparse.Namespace, settings: Settings) -> int:
     from gpt_sovits.registry.download import download_with_settings
 
-    bars = _Bars(not args.no_progress and not args.json)
+    mode = "none" if args.no_progress else args.progress
+    progress: Callable[[str, int, int], None]
+    if mode == "json":
+        total, count = _download_plan(args, settings)  # also fails fast on a wrong endpoint or revision
+        _event("start", kind="download", steps=total, files=count, run_dir=str(settings.pretrained_dir))
+        progress = _JsonProgress(total, count)
+    else:
+        progress = _Bars(mode == "bars" and not args.json)
     try:
         report = download_with_settings(
             settings,
@@ -193,11 +284,12 @@ def _download(args: argparse.Namespace, settings: Settings) -> int:
             endpoint=args.endpoint,
             revision=args.revision,
             token=args.token,
-            progress=bars,
+            progress=progress,
             retries=max(0, args.retries),
         )
     finally:
-        bars.close()
+        if isinstance(progress, _Bars):
+            progress.close()
     if args.json:
         files = [
             {"path": f.path, "local": str(f.local), "size": f.size, "status": f.status, "note": f.note}
@@ -214,32 +306,81 @@ def _download(args: argparse.Namespace, settings: Settings) -> int:
             f"{len(report.with_status('present'))} already present, {len(report.with_status('kept'))} kept "
             f"(different file in place) in {report.dest_dir}"
         )
+    if mode == "json":
+        counts = {s: len(report.with_status(s)) for s in ("downloaded", "present", "kept")}
+        if report.ok:
+            _event("done", kind="download", transferred=report.transferred, **counts)
+        else:
+            _event("error", kind="download", message=" ".join(f.note for f in report.with_status("kept")))
     return 0 if report.ok else 1
 
 
 # -- import -----------------------------------------------------------------------------------------------
-def _import(args: argparse.Namespace, settings: Settings) -> int:
-    from gpt_sovits.registry.importer import import_model_file, import_pretrained
+def _import_items(path: Path, settings: Settings, emit: bool):
+    """Import every known pretrained item from ``path`` one by one (an ``ImportReport`` as
+    :func:`~gpt_sovits.registry.importer.import_pretrained` makes it), with byte progress events if ``emit``."""
+    from gpt_sovits.registry.importer import ImportReport, find_pretrained_source, import_pretrained
+    from gpt_sovits.registry.layout import missing_pretrained
 
-    path = args.path.expanduser()
-    if path.is_file():
-        done = import_model_file(path, settings.pretrained_dir)
-        if args.json:
-            _write(
-                json.dumps(
-                    {
-                        "source": str(done.source),
-                        "dest": str(done.dest),
-                        "status": done.status,
-                        "kind": done.identity.kind,
-                        "version": done.identity.version,
-                    }
-                )
+    root = find_pretrained_source(path)
+    sizes = [_disk_size(root / item.path) for item in ALL_PRETRAINED]
+    total = sum(sizes)
+    if emit:
+        _event("start", kind="import", steps=total, items=len(ALL_PRETRAINED), run_dir=str(root))
+    results, step, started = [], 0, time.monotonic()
+    for i, (item, size) in enumerate(zip(ALL_PRETRAINED, sizes, strict=True)):
+        results.append(import_pretrained(root, settings.pretrained_dir, [item]).items[0])
+        step += size
+        if emit:
+            elapsed = time.monotonic() - started
+            eta = (total - step) * elapsed / step if step else None
+            _event(
+                "progress",
+                kind="import",
+                step=step,
+                steps=total,
+                file=item.path,
+                status=results[-1].status,
+                items_done=i + 1,
+                items=len(ALL_PRETRAINED),
+                elapsed_s=round(elapsed, 2),
+                eta_s=round(eta, 1) if eta is not None else None,
             )
-        else:
-            _write(f"{done.status}: {done.source} -> {done.dest} ({done.identity.describe()})")
-        return 0
-    report = import_pretrained(path, settings.pretrained_dir)
+    missing = tuple(missing_pretrained(settings.pretrained_dir))
+    return ImportReport(root, settings.pretrained_dir, tuple(results), missing)
+
+
+def _import_one_file(path: Path, args: argparse.Namespace, settings: Settings, emit: bool) -> int:
+    from gpt_sovits.registry.importer import import_model_file
+
+    if emit:
+        _event("start", kind="import", steps=1, items=1)
+    done = import_model_file(path, settings.pretrained_dir)
+    if args.json:
+        _write(
+            json.dumps(
+                {
+                    "source": str(done.source),
+                    "dest": str(done.dest),
+                    "status": done.status,
+                    "kind": done.identity.kind,
+                    "version": done.identity.version,
+                }
+            )
+        )
+    else:
+        _write(f"{done.status}: {done.source} -> {done.dest} ({done.identity.describe()})")
+    if emit:
+        _event("done", kind="import", steps=1, dest=str(done.dest), status=done.status)
+    return 0
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    path = args.path.expanduser()
+    emit = args.progress == "json"
+    if path.is_file():
+        return _import_one_file(path, args, settings, emit)
+    report = _import_items(path, settings, emit)
     if args.json:
         items = [
             {"key": i.item.key, "path": i.item.path, "status": i.status, "note": i.note} for i in report.items
@@ -259,7 +400,14 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
             _write(how_to_get(settings.pretrained_dir))
     if not any(i.status in ("imported", "present", "kept") for i in report.items):
         raise GPTSoVITSError(f"Nothing usable was imported from {report.source}; see the reasons above.")
-    return 1 if report.with_status("invalid") or report.with_status("kept") else 0
+    failed = report.with_status("invalid") or report.with_status("kept")
+    if emit:
+        if failed:
+            _event("error", kind="import", message="; ".join(f"{i.item.path}: {i.note}" for i in failed))
+        else:
+            counts = {s: len(report.with_status(s)) for s in ("imported", "present", "not_found")}
+            _event("done", kind="import", **counts, missing=[i.key for i in report.still_missing])
+    return 1 if failed else 0
 
 
 # -- inspect ----------------------------------------------------------------------------------------------

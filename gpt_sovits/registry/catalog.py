@@ -135,7 +135,8 @@ def scan_models(settings: Settings, identify: bool = False) -> list[ModelFile]:
     found = [_pretrained_entry(root, item, identify) for item in PRETRAINED_V2]
     voices = Path(settings.voices_dir)
     if voices.is_dir():
-        for voice in sorted(p for p in voices.iterdir() if p.is_dir()):
+        # Hidden folders (.trash/ of deleted voices, in-progress writes) hold no usable voice.
+        for voice in sorted(p for p in voices.iterdir() if p.is_dir() and not p.name.startswith(".")):
             found += _file_entries(_model_files(voice), "voice", identify)
     found += _file_entries(_model_files(root / USER_FOLDER), "user", identify)
     return found
