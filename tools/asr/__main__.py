@@ -1,12 +1,20 @@
 """``python -m tools.asr INPUT --out OUT.list [--engine faster-whisper|funasr] [--model PATH_OR_NAME]
-[--language en] [--speaker NAME]``: label clips with speech recognition."""
+[--language en] [--speaker NAME] [--progress json]``: label clips with speech recognition.
+
+With ``--progress json`` the job protocol of :mod:`gpt_sovits.jobs` is printed on stdout, one JSON object
+per line: ``start`` (kind "asr"), ``progress`` (step = clips done, steps = clips), then ``done``
+(transcribed, skipped, failed, empty, list) or ``error`` (message, exit status 1). The human summary
+still follows on stdout; a reader of the protocol takes it as log lines.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from gpt_sovits.errors import GPTSoVITSError
 from tools.asr.engines import make_engine
@@ -40,13 +48,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compute-type", default="auto", help="faster-whisper precision: auto, int8, float16...")
     p.add_argument("--download", action="store_true", help="allow downloading a named Whisper model")
     p.add_argument("-v", "--verbose", action="store_true", help="log every clip")
+    p.add_argument(
+        "--progress", choices=("text", "json"), default="text", help="json: job protocol lines on stdout"
+    )
     return p
+
+
+def _emit(event: str, **fields: Any) -> None:
+    """One protocol line on stdout, flushed at once so a job reader sees it while the work goes on."""
+    sys.stdout.write(json.dumps({"event": event, "kind": "asr", **fields}, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 done, 1 error)."""
     args = build_parser().parse_args(argv)
+    as_json = args.progress == "json"
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    if as_json:
+        _emit("start", input=str(args.input), out=str(args.out))
     try:
         if args.engine == "funasr":
             from gpt_sovits.settings import load_settings
@@ -67,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
 
         def progress(done: int, total: int, clip: Path) -> None:
             logger.info("[%d/%d] %s", done, total, clip.name)
+            if as_json:
+                _emit("progress", step=done, steps=total, clip=clip.name)
 
         result = transcribe_clips(
             args.input,
@@ -79,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     except GPTSoVITSError as exc:
         sys.stderr.write(f"error: {exc}\n")
+        if as_json:
+            _emit("error", message=str(exc))
         return 1
     sys.stdout.write(
         f"{len(result.transcribed)} transcribed, {len(result.skipped)} already done, "
@@ -87,6 +111,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     for clip, why in result.failed:
         sys.stdout.write(f"failed: {clip}: {why}\n")
+    if as_json:
+        _emit(
+            "done",
+            transcribed=len(result.transcribed),
+            skipped=len(result.skipped),
+            failed=len(result.failed),
+            empty=len(result.empty),
+            list=str(result.list_path),
+        )
     return 0
 
 

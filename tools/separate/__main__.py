@@ -2,18 +2,26 @@
 
 Separates vocals from accompaniment with a UVR5 MDX-Net ONNX model (or only reduces noise when no
 model is installed). Exit status: 0 all files done, 1 some files skipped, 2 nothing could be done.
+
+With ``--progress json`` the job protocol of :mod:`gpt_sovits.jobs` is printed on stdout, one JSON object
+per line: ``start`` (kind "separate", mode "mdx"/"noise_reduction", model, and in the fallback mode a
+``message`` saying that only noise was reduced), ``progress`` (step = percent of all files, ``message``),
+then ``done`` (files, skipped, mode, message) or ``error`` (message; a file was skipped or nothing could
+be done). The human lines still follow on stdout; a reader of the protocol takes them as log lines.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from gpt_sovits.errors import GPTSoVITSError
 from gpt_sovits.settings import load_settings
-from tools.separate.api import MODES, SeparationOptions, load_separator, separate_folder
+from tools.separate.api import MODES, FolderResult, SeparationOptions, load_separator, separate_folder
 from tools.separate.models import KNOWN_MODELS, MDXParams, list_models
 
 
@@ -57,7 +65,29 @@ def build_parser() -> argparse.ArgumentParser:
     nr.add_argument("--noise-stationary", action="store_true", help="one noise profile per file")
     nr.add_argument("--noise-strength", type=float, default=0.8, help="fraction of noise removed, 0..1")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument(
+        "--progress", choices=("text", "json"), default="text", help="json: job protocol lines on stdout"
+    )
     return ap
+
+
+def _emit(event: str, **fields: Any) -> None:
+    """One protocol line on stdout, flushed at once so a job reader sees it while the work goes on."""
+    sys.stdout.write(json.dumps({"event": event, "kind": "separate", **fields}, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _json_progress() -> Any:
+    """A ``progress(fraction, message)`` callback that emits a ``progress`` event per percent."""
+    shown = [-1]
+
+    def progress(fraction: float, message: str) -> None:
+        step = int(min(max(fraction, 0.0), 1.0) * 100)
+        if step > shown[0]:
+            shown[0] = step
+            _emit("progress", step=step, steps=100, message=message)
+
+    return progress
 
 
 def _options(args: argparse.Namespace) -> SeparationOptions:
@@ -115,6 +145,7 @@ def _list_models(models_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     args = build_parser().parse_args(argv)
+    as_json = args.progress == "json"
     if args.models_dir is None:  # the pretrained folder follows GPT_SOVITS_PRETRAINED / GPT_SOVITS_HOME
         args.models_dir = load_settings().pretrained_dir / "uvr5"
     logging.basicConfig(
@@ -124,14 +155,21 @@ def main(argv: list[str] | None = None) -> int:
         _list_models(args.models_dir)
         return 0
     if not args.inputs or args.out_dir is None:
+        if as_json:
+            _emit("error", message="give at least one input and --out-dir (or --list-models)")
         build_parser().error("give at least one input and --out-dir (or --list-models)")
     try:
         sep = load_separator(args.model, _options(args), args.models_dir)
         if sep.message:
             sys.stderr.write(f"NOTE: {sep.message}\n")
-        result = separate_folder(args.inputs, args.out_dir, sep, recursive=args.recursive)
+        if as_json:
+            _emit("start", steps=100, mode=sep.mode, model=sep.model_name, message=sep.message)
+        progress = _json_progress() if as_json else None
+        result = separate_folder(args.inputs, args.out_dir, sep, progress=progress, recursive=args.recursive)
     except GPTSoVITSError as exc:
         sys.stderr.write(f"error: {exc}\n")
+        if as_json:
+            _emit("error", message=str(exc))
         return 2
     for r in result.results:
         stems = ", ".join(f"{label}: {path}" for label, path in r.stems.items())
@@ -140,8 +178,21 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(f"SKIPPED {path}: {why}\n")
     if not result.results and not result.skipped:
         sys.stderr.write("No audio files found in the inputs.\n")
+        if as_json:
+            _emit("error", message="No audio files found in the inputs.")
         return 2
+    if as_json:
+        _report_json(result)
     return 0 if result.ok else (1 if result.results else 2)
+
+
+def _report_json(result: FolderResult) -> None:
+    """The closing protocol event: ``done`` when every file was separated, else ``error`` naming the skips."""
+    if result.ok:
+        _emit("done", steps=100, files=len(result.results), mode=result.mode, message=result.message)
+        return
+    reasons = "; ".join(f"{Path(path).name}: {why}" for path, why in result.skipped)
+    _emit("error", message=f"{len(result.skipped)} file(s) skipped ({reasons})", files=len(result.results))
 
 
 if __name__ == "__main__":

@@ -3,14 +3,21 @@
 INPUT may be audio files or folders (their audio files, not subfolders). Exit status: 0 when every
 input was sliced, 1 when some input was skipped (unreadable, clips already present, no sound),
 2 for bad arguments.
+
+With ``--progress json`` the job protocol of :mod:`gpt_sovits.jobs` is printed on stdout, one JSON
+object per line: ``start`` (kind "slice", steps 100, files), ``progress`` (step = percent done),
+then ``done`` (clips, seconds) or ``error`` (message; some input skipped or bad arguments). The
+human summary still follows on stdout; a reader of the protocol takes it as log lines.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any, NoReturn
 
 from gpt_sovits.errors import GPTSoVITSError
 from tools.slicer.core import MANIFEST_NAME, list_audio_files, slice_files
@@ -43,7 +50,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vad-threshold", type=float, default=_DEFAULTS.vad_threshold, help="speech prob. (vad)")
     p.add_argument("--block-seconds", type=float, default=30.0, help="decoding block length (memory)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "--progress", choices=("text", "json"), default="text", help="json: job protocol lines on stdout"
+    )
     return p
+
+
+def _emit(event: str, **fields: Any) -> None:
+    """One protocol line on stdout, flushed at once so a job reader sees it while the work goes on."""
+    sys.stdout.write(json.dumps({"event": event, "kind": "slice", **fields}, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _fail(parser: argparse.ArgumentParser, message: str, as_json: bool) -> NoReturn:
+    """Stop on a user error: exit status 2 with the usage message (and an ``error`` event in json mode)."""
+    if as_json:
+        _emit("error", message=message)
+    parser.error(message)
 
 
 def _options(args: argparse.Namespace) -> SliceOptions:
@@ -98,30 +121,51 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    as_json = args.progress == "json"
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         options = _options(args)
         files = _expand(args.inputs, args.out)
     except GPTSoVITSError as exc:
-        parser.error(str(exc))
+        _fail(parser, str(exc), as_json)
     if not files:
-        parser.error("no audio files found in the given inputs")
+        _fail(parser, "no audio files found in the given inputs", as_json)
 
     shown = [-1]
 
     def progress(fraction: float) -> None:
+        if as_json:  # percent steps: enough for a bar, few enough lines for a long file
+            step = int(fraction * 100)
+            if step > shown[0]:
+                shown[0] = step
+                _emit("progress", step=step, steps=100)
+            return
         step = int(fraction * 10)
         if step > shown[0]:
             shown[0] = step
             sys.stderr.write(f"\rslicing: {step * 10:3d}%")
             sys.stderr.flush()
 
+    if as_json:
+        _emit("start", steps=100, files=len(files), out=str(args.out))
+    quiet = args.quiet and not as_json
     result = slice_files(
-        files, args.out, options, None if args.quiet else progress, block_seconds=args.block_seconds
+        files, args.out, options, None if quiet else progress, block_seconds=args.block_seconds
     )
-    if not args.quiet:
+    if not quiet and not as_json:
         sys.stderr.write("\n")
     sys.stdout.write(_summary(result, args.out))
+    sys.stdout.flush()
+    if as_json:
+        if result.skipped:
+            reasons = "; ".join(f"{s.path.name}: {s.reason}" for s in result.skipped)
+            _emit(
+                "error",
+                message=f"{len(result.skipped)} input(s) skipped ({reasons})",
+                clips=len(result.clips),
+            )
+        else:
+            _emit("done", steps=100, clips=len(result.clips), seconds=round(result.total_duration_s, 3))
     return 1 if result.skipped else 0
 
 
