@@ -1,0 +1,333 @@
+"""The Synthesize tab: its handlers called directly with tiny models and real piper speech as the reference
+(reference window + ASR, whole and streamed synthesis, seeds, segment regeneration, the dictionary editor,
+readable errors), and the tab served with its elem_ids."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import urllib.request
+
+import numpy as np
+import pytest
+import soundfile as sf
+from tiny_models import make_tiny_home, write_speech
+
+gr = pytest.importorskip("gradio")
+
+from gpt_sovits.inference import SynthesisOptions  # noqa: E402
+from gpt_sovits.inference.reference import load_reference  # noqa: E402
+from gpt_sovits.settings import load_settings  # noqa: E402
+from gpt_sovits.ui import pronounce, synth_logic, synthesize_tab  # noqa: E402
+from gpt_sovits.ui.context import AppContext  # noqa: E402
+from gpt_sovits.ui.i18n import I18n  # noqa: E402
+from gpt_sovits.ui.synthesize_tab import (  # noqa: E402
+    _bind,
+    choose_voice,
+    refresh_voices,
+    regenerate,
+    run_synthesis,
+    upload_reference,
+)
+from tools.asr import normalize_words  # noqa: E402
+
+REF_TEXT = "The quick brown fox jumps over the lazy dog near the quiet river bank."
+TEXT = "Hello there, my friend. This is a test of the engine!"
+RATE = 32000
+T = I18n("en_US")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, speak):
+    root = tmp_path_factory.mktemp("synth_home")
+    tiny = make_tiny_home(root)
+    ref = write_speech(speak, root / "ref.wav", REF_TEXT)
+    return tiny, ref
+
+
+def make_ctx(root, pretrained) -> AppContext:
+    env = {"GPT_SOVITS_HOME": str(root), "GPT_SOVITS_PRETRAINED": str(pretrained)}
+    return AppContext.create(load_settings(env), "cpu")
+
+
+@pytest.fixture(scope="module")
+def ctx(home, tmp_path_factory):
+    tiny, _ = home
+    return make_ctx(tmp_path_factory.mktemp("synth_app"), tiny.pretrained)
+
+
+@pytest.fixture(scope="module")
+def window(ctx, home):
+    """The handler's output for the piper reference: (preview, text, lang, note, window path)."""
+    return upload_reference(ctx, T, str(home[1]))
+
+
+def run(ctx, window_path, text=TEXT, seed=7, stream=False, voice="", ref_text=REF_TEXT, **kw):
+    """Call the run handler with the tab's defaults and return every item it yields."""
+    values = dict(
+        voice=voice, ref_window=window_path, ref_text=ref_text, ref_lang="en", text=text, lang_mode="en",
+        phoneme_mode=False, split="cut5", speed=1.0, seed=seed, top_k=15, top_p=1.0, temperature=1.0,
+        stream=stream,
+    )  # fmt: skip
+    values.update(kw)
+    return list(run_synthesis(ctx, T, **values))
+
+
+@pytest.fixture(scope="module")
+def first(ctx, window):
+    """One whole synthesis with seed 7: its last yield."""
+    return run(ctx, window[4])[-1]
+
+
+def test_reference_is_transcribed_and_used(window, home):
+    preview, text, lang, note, path = window
+    assert preview == path and path.endswith(".wav") and lang == "en"
+    spoken = set(normalize_words(REF_TEXT))
+    heard = set(normalize_words(text))
+    assert len(spoken & heard) >= len(spoken) // 2, text
+    # A short reference is kept whole: the preview holds the same audio as the upload.
+    original, rate = sf.read(home[1], dtype="float32")
+    used, used_rate = sf.read(path, dtype="float32")
+    assert used_rate == rate and len(used) == len(original)
+    assert np.abs(used - original).max() <= 1.5 / 32768
+    assert "0.00-" in note
+
+
+def test_run_writes_a_wav_and_same_seed_repeats(ctx, window, first):
+    _, audio_path, download, info, rows, kept = first
+    assert audio_path == download == str(kept.path) and kept.path.is_file()
+    assert kept.path.is_relative_to(ctx.settings.logs_dir)
+    data, rate = sf.read(audio_path, dtype="float32")
+    assert rate == RATE == kept.sample_rate and len(data) == len(kept.audio)
+    assert np.abs(data - kept.audio).max() <= 1.0 / 32767
+    # Segments in order; the audio is their spans plus the pauses between them.
+    assert len(rows) == len(kept.segments) >= 2
+    pause = int(round(0.3 * RATE))
+    assert kept.segments[0].start == 0 and kept.segments[-1].end == len(kept.audio)
+    for a, b in zip(kept.segments, kept.segments[1:], strict=False):
+        assert b.start == a.end + pause
+    assert [r[0] for r in rows] == [s.index for s in kept.segments]
+    assert rows[-1][3] == pytest.approx(len(data) / RATE, abs=1e-3)
+    assert 1.0 < len(data) / RATE < 60.0
+    assert "**Seed used:** 7" in info and kept.options.seed == 7
+    again = run(ctx, window[4])[-1][5]
+    assert again.path != kept.path and np.array_equal(again.audio, kept.audio)
+    other = run(ctx, window[4], seed=8)[-1][5]
+    assert len(other.audio) != len(kept.audio) or not np.array_equal(other.audio, kept.audio)
+
+
+def test_random_seed_is_reported(ctx, window):
+    _, _, _, info, _, kept = run(ctx, window[4], text="Just one line.", seed=-1)[-1]
+    assert kept.options.seed >= 0 and f"**Seed used:** {kept.options.seed}" in info
+
+
+def test_regenerate_changes_only_that_segment(ctx, first):
+    kept = first[5]
+    k = 1
+    seg = kept.segments[k]
+    path, download, info, rows, new = regenerate(ctx, T, kept, k)
+    assert path == download == str(new.path) and new.path != kept.path
+    assert kept.path.is_file() and new.path.is_file()  # the earlier file is kept
+    new_seg = new.segments[k]
+    shift = (new_seg.end - new_seg.start) - (seg.end - seg.start)
+    assert new_seg.start == seg.start and new_seg.seed is not None
+    assert np.array_equal(new.audio[: seg.start], kept.audio[: seg.start])
+    assert np.array_equal(new.audio[new_seg.end :], kept.audio[seg.end :])
+    span_old, span_new = kept.audio[seg.start : seg.end], new.audio[new_seg.start : new_seg.end]
+    assert len(span_old) != len(span_new) or not np.array_equal(span_old, span_new)
+    for old, moved in zip(kept.segments[k + 1 :], new.segments[k + 1 :], strict=True):
+        assert (moved.start, moved.end) == (old.start + shift, old.end + shift)
+    assert len(new.audio) == len(kept.audio) + shift
+    assert sf.info(path).frames == len(new.audio)
+    assert "Segment 1 regenerated" in info and "regenerated" in rows[k][5]
+    assert "- segment 0 " not in info  # warnings name the segment as the table does
+    with pytest.raises(gr.Error, match="no segment 9"):
+        regenerate(ctx, T, kept, 9)
+    with pytest.raises(gr.Error, match="Synthesize something first"):
+        regenerate(ctx, T, None, 0)
+
+
+def test_streaming_yields_chunks_of_the_same_audio(ctx, window, first, monkeypatch):
+    monkeypatch.setattr(synthesize_tab, "streaming_available", lambda: True)
+    items = run(ctx, window[4], stream=True)
+    chunks = [item[0] for item in items[:-1]]
+    assert len(chunks) >= 3 and all(isinstance(c, bytes) for c in chunks)
+    decoded = [sf.read(io.BytesIO(c), dtype="float32") for c in chunks]
+    assert {rate for _, rate in decoded} == {RATE}
+    joined = np.concatenate([a for a, _ in decoded])
+    kept = items[-1][5]
+    assert len(joined) == len(kept.audio) == len(first[5].audio)
+    assert np.abs(joined - kept.audio).max() <= 1.0 / 32767
+    assert kept.path.is_file() and "First audio after" in items[-1][3]
+    # Without FFmpeg the browser cannot play a stream: the whole result comes at once instead.
+    monkeypatch.setattr(synthesize_tab, "streaming_available", lambda: False)
+    with pytest.warns(UserWarning, match="FFmpeg"):  # gr.Warning outside a page
+        items = run(ctx, window[4], stream=True)
+    assert len(items) == 1 and np.array_equal(items[0][5].audio, first[5].audio)
+
+
+def test_long_reference_preview_is_the_engines_window(ctx, speak, tmp_path):
+    parts = []
+    for sentence in [
+        "One two three four five.",
+        "Six seven eight nine ten.",
+        "The end of this recording.",
+    ] * 2:
+        audio, rate = speak(sentence)
+        parts += [audio, np.zeros(int(0.6 * rate), np.float32)]
+    long = tmp_path / "long.wav"
+    sf.write(long, np.concatenate(parts), rate, subtype="PCM_16")
+    preview, text, _, note, path = upload_reference(ctx, T, str(long))
+    clip = load_reference(long, rate)
+    used, used_rate = sf.read(path, dtype="float32")
+    assert clip.trimmed and used_rate == rate and 3.0 <= len(used) / rate <= 10.0
+    assert len(used) == len(clip.wav_model)
+    assert np.abs(used - clip.wav_model).max() <= 1.5 / 32768
+    # The engine, given the long file itself, picks exactly this window.
+    result = ctx.engine.synthesize(
+        SynthesisOptions(text="Hi there.", text_lang="en", ref_audio=(long,), seed=1)
+    )
+    ref = result.references[0]
+    assert ref.trimmed and (ref.start_s, ref.end_s) == (clip.start_s, clip.end_s)
+    assert f"{clip.start_s:.2f}-{clip.end_s:.2f}" in note and "10 s" in note
+    assert text  # recognised words of the window
+
+
+def test_bad_reference_audio_is_refused_readably(ctx, tmp_path):
+    handler = _bind(T, upload_reference, ctx)
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF" + np.random.default_rng(0).bytes(5000))
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(5 * 16000, np.float32), 16000)
+    short = tmp_path / "short.wav"
+    sf.write(short, np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32), 16000)
+    for path, message in [(corrupt, "corrupt.wav"), (silent, "silent"), (short, "0.50 s")]:
+        with pytest.raises(gr.Error, match=message):
+            handler(str(path))
+    assert handler(None) == (None, gr.update(), gr.update(), "", None)
+
+
+def test_readable_errors(ctx, window, home, tmp_path):
+    handler = _bind(T, run_synthesis, ctx)
+    base = dict(
+        ref_text="", ref_lang="en", lang_mode="en", phoneme_mode=False, split="cut5", speed=1.0, seed=1,
+        top_k=15, top_p=1.0, temperature=1.0, stream=False,
+    )  # fmt: skip
+    with pytest.raises(gr.Error, match="library voice, or upload"):
+        list(handler(voice="", ref_window=None, text="Hello.", **base))
+    with pytest.raises(gr.Error, match="text is empty"):
+        list(handler(voice="", ref_window=window[4], text="   ", **base))
+    with pytest.raises(gr.Error, match="[Pp]honeme mode"):
+        list(handler(voice="", ref_window=window[4], text="{n i3}", **{**base, "phoneme_mode": True}))
+    empty = make_ctx(tmp_path / "empty", tmp_path / "empty" / "pretrained")
+    missing = _bind(T, run_synthesis, empty)
+    with pytest.raises(gr.Error, match="pretrained"):
+        list(missing(voice="", ref_window=str(home[1]), text="Hello.", **base))
+
+
+def test_cancel_stops_the_sessions_request(ctx):
+    token = synth_logic.cancel_registry(ctx.shared).start(None)
+    other = synth_logic.cancel_registry(ctx.shared).start("another-session")
+    synthesize_tab.cancel_synthesis(ctx, T, None)
+    assert token.cancelled and not other.cancelled
+
+
+def test_phoneme_mode_preview():
+    assert pronounce.phoneme_text("n i3 h ao3 ,\n\nHH AH0 L OW1") == "{n i3 h ao3 ,}.{HH AH0 L OW1}"
+
+
+def test_voice_choice_and_dictionary_editor(home, tmp_path):
+    tiny, ref = home
+    app = make_ctx(tmp_path / "app", tiny.pretrained)
+    app.voices.create(
+        "Tiny", gpt=tiny.gpt, sovits=tiny.sovits, references=[ref], ref_text=REF_TEXT, language="en",
+        defaults={"top_k": 5, "speed": 1.2}, consent="Synthetic piper test voice.",
+    )  # fmt: skip
+    assert refresh_voices(app, T, "Tiny")["choices"][1] == ("Tiny", "Tiny")
+    filled = choose_voice(app, T, "Tiny")
+    assert filled[4:9] == (REF_TEXT, "en", "en", "cut5", 1.2) and filled[9] == 5 and filled[-1] == "voice"
+    text = "I like tomato soup."
+    preview = _bind(T, pronounce.preview, app)
+    save = _bind(T, pronounce.save_dictionary, app)
+
+    def row(rows, word):
+        return next(r for r in rows if r[1].lower() == word)
+
+    rows = preview(text, "en", "cut0", False, "Tiny")
+    assert row(rows, "tomato")[4] == "g2p"
+    # Global dictionary: a new file, line 1; the preview shows the rule and synthesis reads it.
+    message, rows = save("tomato", "T AH0 M AA1 T OW2", "global", "", text, "en", "cut0", False)
+    assert app.settings.user_dictionary.read_text("utf-8").splitlines() == ['{"tomato": "T AH0 M AA1 T OW2"}']
+    assert row(rows, "tomato")[3:] == ["T AH0 M AA1 T OW2", "dict:global_dictionary.jsonl:1"]
+    assert "line 1" in message
+    result = app.engine.synthesize(SynthesisOptions(text=text, voice="Tiny", seed=1))
+    assert " M AA1 T OW2 " in " " + " ".join(result.segments[0].phones) + " "
+    # The voice's dictionary: created and recorded in voice.json, then appended to.
+    assert app.voices.get("Tiny").dictionary_path is None
+    _, rows = save("soup", "S OW1 P", "voice", "Tiny", text, "en", "cut0", False)
+    voice = app.voices.get("Tiny")
+    assert voice.dictionary_path is not None and voice.dictionary_path.name == "dictionary.jsonl"
+    assert json.loads((voice.folder / "voice.json").read_text("utf-8"))["dictionary"] == "dictionary.jsonl"
+    assert row(rows, "soup")[3:] == ["S OW1 P", "dict:dictionary.jsonl:1"]
+    _, rows = save("like", "L AY1 K S", "voice", "Tiny", text, "en", "cut0", False)
+    assert row(rows, "like")[4] == "dict:dictionary.jsonl:2"
+    assert app.voices.verify("Tiny") == []
+    result = app.engine.synthesize(SynthesisOptions(text=text, voice="Tiny", seed=1))
+    assert " S OW1 P " in " " + " ".join(result.segments[0].phones) + " "
+    # Bad entries are refused with the reason and nothing is written.
+    before = app.settings.user_dictionary.read_bytes()
+    with pytest.raises(gr.Error, match="XX1"):
+        save("tomato", "T AH0 M XX1 T OW2", "global", "", text, "en", "cut0", False)
+    with pytest.raises(gr.Error, match="yinn2"):
+        save("银行", "yinn2 hang2", "global", "", text, "en", "cut0", False)
+    with pytest.raises(gr.Error, match="Choose a library voice"):
+        save("tomato", "T AH0 M EY1 T OW2", "voice", "", text, "en", "cut0", False)
+    assert app.settings.user_dictionary.read_bytes() == before
+    # Phoneme mode: each line is a group of raw phones (one segment per line with cut5).
+    rows = preview("n i3 h ao3\nHH AH0 L OW1", "auto", "cut5", True, "")
+    assert [(r[0], r[3], r[4]) for r in rows] == [(0, "n i3 h ao3", "inline"), (1, "HH AH0 L OW1", "inline")]
+
+
+def test_voice_synthesis_without_upload(home, tmp_path):
+    tiny, ref = home
+    app = make_ctx(tmp_path / "app", tiny.pretrained)
+    app.voices.create(
+        "Plain", gpt=tiny.gpt, sovits=tiny.sovits, references=[ref], ref_text=REF_TEXT, language="en",
+        consent="Synthetic piper test voice.",
+    )  # fmt: skip
+    options = synth_logic.build_options(
+        app.voices, "Plain", None, REF_TEXT, "en", "Hi.", "en", False, "cut5", 1.0, 3, 15, 1.0, 1.0
+    )
+    assert options.voice == "Plain" and options.ref_audio == ()
+    edited = synth_logic.build_options(
+        app.voices, "Plain", None, "Edited text.", "en", "Hi.", "en", False, "cut5", 1.0, 3, 15, 1.0, 1.0
+    )
+    assert edited.ref_text == "Edited text." and edited.ref_audio == (app.voices.get("Plain").prompt.path,)
+    kept = run(app, None, voice="Plain", text="A voice from the library.", seed=3)[-1][5]
+    assert kept.sample_rate == RATE and sf.info(kept.path).frames == len(kept.audio) > 0
+    assert kept.options.voice == "Plain" and len(kept.segments) == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_tab_serves_its_components(ctx):
+    with gr.Blocks() as app:
+        with gr.Tab("x") as tab:
+            synthesize_tab.build(ctx, T, tab)
+    port = _free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=30) as resp:
+            config = json.loads(resp.read())
+    finally:
+        app.close()
+    ids = {c.get("props", {}).get("elem_id") for c in config["components"]}
+    wanted = """voice ref-upload ref-preview ref-text ref-lang text lang-mode phoneme-mode split speed seed
+        top-k top-p temperature stream stream-audio run cancel audio download info segments regen-index regen
+        preview-button preview-table dict-surface dict-phones dict-target dict-save""".split()
+    assert {f"synth-{w}" for w in wanted} <= ids
