@@ -1,4 +1,7 @@
-"""``python -m gpt_sovits.training prepare|train-gpt|train-sovits|qa|register``.
+"""``python -m gpt_sovits.training prepare|train-gpt|train-sovits|qa|register|run``.
+
+``run`` does the whole fine-tune in one job (prepare, SoVITS, GPT, QA, add the voice); see
+:mod:`gpt_sovits.training.pipeline`.
 
 Every command prints machine-readable progress on stdout, one JSON object per line (the protocol the job
 manager reads: start / progress / checkpoint / done / cancelled / error); human-readable logs go to stderr.
@@ -211,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub, "train-sovits", "sovits", "fine-tune SoVITS (tokens to audio) and its phone aligner")
     _add_qa(sub)
     _add_register(sub)
+    from gpt_sovits.training.pipeline import add_run_parser
+
+    add_run_parser(sub)
     return parser
 
 
