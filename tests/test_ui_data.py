@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,8 @@ import pytest
 import soundfile as sf
 
 gr = pytest.importorskip("gradio")
+
+from ui_helpers import elem_ids, served_config  # noqa: E402
 
 from gpt_sovits.jobs import parse_event  # noqa: E402
 from gpt_sovits.settings import load_settings  # noqa: E402
@@ -277,25 +277,13 @@ def test_uploads_never_overwrite_and_bad_inputs_are_readable(data, tmp_path):
         wrapped(dt.apply_edit)(ctx, T, "delete", str(ctx.dataset_lists()[0]), "all", None, "", "", "", None)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_tab_launches_with_its_elem_ids(data):
     ctx, _, _ = data
     with gr.Blocks() as app:
         with gr.Tab("x") as tab:
             dt.build(ctx, T, tab)
-    port = _free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=30) as resp:
-            config = json.loads(resp.read())
-    finally:
-        app.close()
-    ids = {c.get("props", {}).get("elem_id") for c in config["components"]}
+    config = served_config(app)
+    ids = elem_ids(config)
     wanted = (
         "name upload separate slice slice-mode asr asr-lang progress log table list open row clip text lang"
     )

@@ -10,8 +10,6 @@ jobs really wrote.
 from __future__ import annotations
 
 import json
-import socket
-import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,6 +19,7 @@ import soundfile as sf
 gr = pytest.importorskip("gradio")
 
 from tiny_models import make_tiny_home, write_speech  # noqa: E402
+from ui_helpers import elem_ids, served_config  # noqa: E402
 
 from gpt_sovits.settings import load_settings  # noqa: E402
 from gpt_sovits.training.__main__ import build_parser  # noqa: E402
@@ -237,24 +236,12 @@ def test_form_arguments_parse_and_cli_refuses_early(ctx, tmp_path):
     assert out[1] == "plain text\n" and len(out) == 2  # the torn line waits for its end
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_tab_launches_with_its_elements(ctx):
     with gr.Blocks() as app:
         with gr.Tab("x") as tab:
             tt.build(ctx, t, tab)
-    port = _free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=30) as resp:
-            config = json.loads(resp.read())
-    finally:
-        app.close()
-    ids = {c.get("props", {}).get("elem_id") for c in config["components"]}
+    config = served_config(app)
+    ids = elem_ids(config)
     wanted = "exp list base sovits-epochs gpt-epochs batch precision min-epoch-items save-every voice consent"
     wanted += " start stop resume progress log plot checkpoints sample-ckpt sample-button sample evaluate"
     wanted += " eval-table best add-voice"

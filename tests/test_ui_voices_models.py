@@ -7,8 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -18,6 +16,7 @@ gr = pytest.importorskip("gradio")
 
 from fake_hub import FakeHub  # noqa: E402
 from tiny_models import make_tiny_home, save_tiny_gpt, save_tiny_sovits, write_speech  # noqa: E402
+from ui_helpers import elem_ids, free_port, served_config  # noqa: E402
 
 from gpt_sovits import cli  # noqa: E402
 from gpt_sovits.registry import layout  # noqa: E402
@@ -294,9 +293,7 @@ def test_download_error_is_a_protocol_event(tmp_path, monkeypatch, capsys):
     present = {k: v for k, v in cli.COMMANDS.items() if k == "models"}
     monkeypatch.setattr(cli, "COMMANDS", present)
     monkeypatch.setenv("GPT_SOVITS_HOME", str(tmp_path))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     args = ["models", "download", "sv", "--endpoint", url, "--retries", "0", "--progress", "json"]
     assert cli.main(args) == 2
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
@@ -327,16 +324,8 @@ def test_tabs_launch_with_their_elem_ids(tmp_path):
             voices_tab.build(ctx, t, tab)
         with gr.Tab("models") as tab:
             models_tab.build(ctx, t, tab)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=30) as resp:
-            config = json.loads(resp.read())
-    finally:
-        app.close()
-    ids = {c.get("props", {}).get("elem_id") for c in config["components"]}
+    config = served_config(app)
+    ids = elem_ids(config)
     expected = {
         "voices-table", "voices-refresh", "voices-name", "voices-sample", "voices-info", "voices-new-name", "voices-rename",
         "voices-duplicate", "voices-delete", "voices-trash", "voices-restore", "voices-export",

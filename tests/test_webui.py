@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from pathlib import Path
 import pytest
 
 gr = pytest.importorskip("gradio")
+
+from ui_helpers import free_port, served_config  # noqa: E402
 
 from gpt_sovits.settings import load_settings  # noqa: E402
 from gpt_sovits.text import FrontEnd  # noqa: E402
@@ -26,12 +27,6 @@ from gpt_sovits.ui.synthesize_tab import preview_rows  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def ctx(tmp_path):
     return AppContext.create(load_settings({"GPT_SOVITS_HOME": str(tmp_path)}), "cpu")
@@ -41,13 +36,7 @@ def ctx(tmp_path):
 def test_app_serves_every_tab(tmp_path, ctx, language):
     t = I18n(language)
     app = build_app(ctx, language)
-    port = _free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=30) as resp:
-            config = json.loads(resp.read())
-    finally:
-        app.close()
+    config = served_config(app)
     labels = {c.get("props", {}).get("label") for c in config["components"]}
     for key in ("tab.data", "tab.train", "tab.synthesize", "tab.voices", "tab.models"):
         assert t(key) in labels
@@ -77,7 +66,7 @@ def _serve(app):
 
     import uvicorn
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
