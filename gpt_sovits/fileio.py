@@ -88,3 +88,13 @@ def move_no_clobber(src: Path, dst: Path) -> None:
             copy_stream(fin, fout)
     os.unlink(src)
     fsync_dir(dst.parent)
+
+
+def size_text(n: int) -> str:
+    """A byte count for people: ``512 B``, ``12.3 MB`` (binary multiples, as file managers show them)."""
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"

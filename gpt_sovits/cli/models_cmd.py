@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gpt_sovits.errors import GPTSoVITSError
+from gpt_sovits.fileio import size_text
 from gpt_sovits.registry.layout import (
     ALL_PRETRAINED,
     PRETRAINED_SETS,
@@ -92,15 +93,6 @@ def _event(name: str, **fields: object) -> None:
     sys.stdout.flush()
 
 
-def _size_text(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
-
-
 def _disk_size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
@@ -150,14 +142,14 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     _write(f"Pretrained models in {root}:")
     for e in items:
-        state = _size_text(e["size"]) if e["present"] else "missing"
+        state = size_text(e["size"]) if e["present"] else "missing"
         _write(
             f"  {'ok' if e['present'] else '--'} {e['key']:<19} {e['path']}  [{state}]  {e['description']}"
         )
     _write(f"Your model files ({len(users)}):")
     for u in users:
         what = f"  {u['kind']} {u['version'] or ''}".rstrip() if "kind" in u else ""
-        _write(f"  {u['file']}  [{_size_text(u['size'])}]{what}")
+        _write(f"  {u['file']}  [{size_text(u['size'])}]{what}")
     if missing:
         _write(f"Missing from the v2 set ({len(missing)}):")
         for e in missing:
@@ -299,10 +291,10 @@ def _download(args: argparse.Namespace, settings: Settings) -> int:
     else:
         for f in report.files:
             _write(
-                f"  {f.status:<10} {f.path}  [{_size_text(f.size)}]" + (f"\n    {f.note}" if f.note else "")
+                f"  {f.status:<10} {f.path}  [{size_text(f.size)}]" + (f"\n    {f.note}" if f.note else "")
             )
         _write(
-            f"{len(report.with_status('downloaded'))} downloaded ({_size_text(report.transferred)}), "
+            f"{len(report.with_status('downloaded'))} downloaded ({size_text(report.transferred)}), "
             f"{len(report.with_status('present'))} already present, {len(report.with_status('kept'))} kept "
             f"(different file in place) in {report.dest_dir}"
         )

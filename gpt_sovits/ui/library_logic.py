@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from gpt_sovits.fileio import size_text
 from gpt_sovits.registry.catalog import identify_file, scan_models
 from gpt_sovits.registry.layout import PRETRAINED_V2, PRETRAINED_V2PRO, item_present
 from gpt_sovits.settings import Settings
@@ -40,16 +41,6 @@ def shorten(text: str, limit: int = REF_TEXT_CHARS) -> str:
     """One line of at most ``limit`` characters, with an ellipsis when cut."""
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
-
-
-def size_text(n: int) -> str:
-    """A byte count for people (``12.3 MB``)."""
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
 
 
 def local_time(moment: datetime | float) -> str:
