@@ -63,6 +63,25 @@ def readable(t: I18n) -> Callable[[Callable], Callable]:
     return decorate
 
 
+def bind_handler(ctx: Any, t: I18n, fn: Callable) -> Callable:
+    """A Gradio handler of the page's values from ``fn(ctx, t, *values)``: ``ctx`` and ``t`` filled in,
+    errors readable (:func:`readable`), generators kept generators, and the name and signature gradio reads
+    (the API name; ``gr.Request``/``gr.Progress`` parameters) those of ``fn`` without its first two."""
+    if inspect.isgeneratorfunction(fn):
+
+        def bound(*args: Any, **kwargs: Any):
+            yield from fn(ctx, t, *args, **kwargs)
+    else:
+
+        def bound(*args: Any, **kwargs: Any):
+            return fn(ctx, t, *args, **kwargs)
+
+    functools.update_wrapper(bound, fn)
+    sig = inspect.signature(fn)
+    bound.__signature__ = sig.replace(parameters=list(sig.parameters.values())[2:])
+    return readable(t)(bound)
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"

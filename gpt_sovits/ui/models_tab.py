@@ -17,7 +17,7 @@ import pandas as pd
 from gpt_sovits.jobs import JobError, JobStatus
 from gpt_sovits.registry.importer import import_model_file
 from gpt_sovits.registry.layout import how_to_get, missing_pretrained
-from gpt_sovits.ui.common import log_tail, progress_html, readable
+from gpt_sovits.ui.common import bind_handler, log_tail, progress_html
 from gpt_sovits.ui.context import AppContext
 from gpt_sovits.ui.i18n import I18n
 from gpt_sovits.ui.library_logic import (
@@ -240,10 +240,7 @@ def build(ctx: AppContext, t: I18n, tab: gr.Tab) -> None:
     job_id, seen = gr.State(None), gr.State(None)
     timer = gr.Timer(1.0, active=False)
 
-    def bind(fn):
-        handler = readable(t)(functools.partial(fn, ctx, t))
-        handler.__name__ = fn.__name__  # the page's API names follow the handlers
-        return handler
+    bind = functools.partial(bind_handler, ctx, t)  # handlers are fn(ctx, t, *values)
 
     tables = [status_md, installed, loaded, memory, which]
     follow_out = [job_id, progress, log, seen, timer]

@@ -21,7 +21,7 @@ from gpt_sovits.inference import SynthesisOptions
 from gpt_sovits.jobs import JobError, JobStatus
 from gpt_sovits.text import LANG_MODES
 from gpt_sovits.ui import train_view as tv
-from gpt_sovits.ui.common import log_tail, progress_html, readable, save_audio
+from gpt_sovits.ui.common import bind_handler, log_tail, progress_html, readable, save_audio
 from gpt_sovits.ui.context import AppContext, check_folder_name
 from gpt_sovits.ui.i18n import I18n
 from gpt_sovits.voices import VoiceNotFound
@@ -344,8 +344,7 @@ def build(ctx: AppContext, t: I18n, tab: gr.Tab) -> None:
     job_id, eval_id, seen = gr.State(None), gr.State(None), gr.State("")
     timer = gr.Timer(1.0, active=False)
 
-    def bind(fn):
-        return readable(t)(functools.partial(fn, ctx, t))
+    bind = functools.partial(bind_handler, ctx, t)  # handlers are fn(ctx, t, *values)
 
     def on_open(name, list_value):
         name, run, evaluation = attach(ctx, name)

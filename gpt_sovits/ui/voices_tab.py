@@ -14,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from gpt_sovits.ui.common import readable
+from gpt_sovits.ui.common import bind_handler, readable
 from gpt_sovits.ui.context import AppContext
 from gpt_sovits.ui.i18n import I18n
 from gpt_sovits.ui.library_logic import export_path, local_time, voice_info, voice_rows
@@ -195,10 +195,7 @@ def build(ctx: AppContext, t: I18n, tab: gr.Tab) -> None:
             )
             import_button = gr.Button(t("voices.import"), elem_id="voices-import")
 
-    def bind(fn):
-        handler = readable(t)(functools.partial(fn, ctx, t))
-        handler.__name__ = fn.__name__  # the page's API names follow the handlers
-        return handler
+    bind = functools.partial(bind_handler, ctx, t)  # handlers are fn(ctx, t, *values)
 
     view = [table, name, trash]
     tab.select(bind(library_view), [name], view)
