@@ -39,3 +39,17 @@ def test_every_tab_opens_in_the_browser_language(
         assert not errors, errors
     finally:
         context.close()
+
+
+def test_errors_are_readable_messages_in_the_page(webui, browser):
+    """Asking for speech with neither a voice nor a reference gives a message that says what to do."""
+    page = browser.new_page()
+    page.goto(f"{webui.url}/en_US/")
+    page.get_by_role("tab", name="Synthesize").click()
+    page.locator("#synth-text textarea").fill("Hello.")
+    page.locator("#synth-run").click()
+    toast = page.locator(".toast-body").first
+    toast.wait_for()
+    text = toast.inner_text()
+    screenshot(page, "error-message")
+    assert "reference" in text.lower() and "Traceback" not in text and 'File "' not in text
