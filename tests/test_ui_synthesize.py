@@ -1,29 +1,32 @@
 """The Synthesize tab: its handlers called directly with tiny models and real piper speech as the reference
 (reference window + ASR, whole and streamed synthesis, seeds, segment regeneration, the dictionary editor,
-readable errors), and the tab served with its elem_ids."""
+readable errors) and the tab served with its elem_ids. The stream hub itself: tests/test_ui_streaming.py."""
 
 from __future__ import annotations
 
-import io
 import json
-import socket
-import urllib.request
+import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import soundfile as sf
 from tiny_models import make_tiny_home, write_speech
+from ui_helpers import elem_ids, int16_wav, read_in_thread, served_config
 
 gr = pytest.importorskip("gradio")
 
-from gpt_sovits.inference import SynthesisOptions  # noqa: E402
+from gpt_sovits.audio.wav import wav_header  # noqa: E402
+from gpt_sovits.inference import Cancelled, SynthesisOptions  # noqa: E402
+from gpt_sovits.inference.options import AudioChunk  # noqa: E402
 from gpt_sovits.inference.reference import load_reference  # noqa: E402
 from gpt_sovits.settings import load_settings  # noqa: E402
 from gpt_sovits.ui import pronounce, synth_logic, synthesize_tab  # noqa: E402
+from gpt_sovits.ui.common import bind_handler  # noqa: E402
 from gpt_sovits.ui.context import AppContext  # noqa: E402
 from gpt_sovits.ui.i18n import I18n  # noqa: E402
+from gpt_sovits.ui.streaming import TAIL_PAD_BYTES, StreamHub, add_stream_route, pcm16  # noqa: E402
 from gpt_sovits.ui.synthesize_tab import (  # noqa: E402
-    _bind,
     choose_voice,
     refresh_voices,
     regenerate,
@@ -36,6 +39,7 @@ REF_TEXT = "The quick brown fox jumps over the lazy dog near the quiet river ban
 TEXT = "Hello there, my friend. This is a test of the engine!"
 RATE = 32000
 T = I18n("en_US")
+PAD = bytes(TAIL_PAD_BYTES)  # the silence a closed stream ends with (Chromium loses its last packet)
 
 
 @pytest.fixture(scope="module")
@@ -63,15 +67,20 @@ def window(ctx, home):
     return upload_reference(ctx, T, str(home[1]))
 
 
-def run(ctx, window_path, text=TEXT, seed=7, stream=False, voice="", ref_text=REF_TEXT, **kw):
-    """Call the run handler with the tab's defaults and return every item it yields."""
+def start(ctx, window_path, text=TEXT, seed=7, stream=False, voice="", ref_text=REF_TEXT, **kw):
+    """The run handler's generator, called with the tab's defaults."""
     values = dict(
         voice=voice, ref_window=window_path, ref_text=ref_text, ref_lang="en", text=text, lang_mode="en",
         phoneme_mode=False, split="cut5", speed=1.0, seed=seed, top_k=15, top_p=1.0, temperature=1.0,
         stream=stream,
     )  # fmt: skip
     values.update(kw)
-    return list(run_synthesis(ctx, T, **values))
+    return run_synthesis(ctx, T, **values)
+
+
+def run(ctx, window_path, **kw):
+    """Every item the run handler yields."""
+    return list(start(ctx, window_path, **kw))
 
 
 @pytest.fixture(scope="module")
@@ -148,23 +157,103 @@ def test_regenerate_changes_only_that_segment(ctx, first):
         regenerate(ctx, T, None, 0)
 
 
-def test_streaming_yields_chunks_of_the_same_audio(ctx, window, first, monkeypatch):
-    monkeypatch.setattr(synthesize_tab, "streaming_available", lambda: True)
-    items = run(ctx, window[4], stream=True)
-    chunks = [item[0] for item in items[:-1]]
-    assert len(chunks) >= 3 and all(isinstance(c, bytes) for c in chunks)
-    decoded = [sf.read(io.BytesIO(c), dtype="float32") for c in chunks]
-    assert {rate for _, rate in decoded} == {RATE}
-    joined = np.concatenate([a for a, _ in decoded])
-    kept = items[-1][5]
-    assert len(joined) == len(kept.audio) == len(first[5].audio)
-    assert np.abs(joined - kept.audio).max() <= 1.0 / 32767
-    assert kept.path.is_file() and "First audio after" in items[-1][3]
-    # Without FFmpeg the browser cannot play a stream: the whole result comes at once instead.
-    monkeypatch.setattr(synthesize_tab, "streaming_available", lambda: False)
-    with pytest.warns(UserWarning, match="FFmpeg"):  # gr.Warning outside a page
+def stream_id_of(player_html: str) -> str:
+    """The stream id in ``#synth-stream-player``'s HTML (and a check that it is the browser's own player)."""
+    tag = re.search(r"<audio [^>]*>", player_html).group(0)
+    assert 'id="synth-stream-audio"' in tag and " controls " in tag and " autoplay " in tag
+    return re.search(r'src="/stream/([A-Za-z0-9_-]+)\.wav"', tag).group(1)
+
+
+SKIP, PIECES = gr.update(), (np.full(800, 0.25, np.float32), np.full(400, -0.5, np.float32))
+
+
+@pytest.fixture
+def hub(ctx, monkeypatch):
+    """A fresh stream hub on ``ctx`` with its route registered (as ``create_server`` does)."""
+    fresh = StreamHub(read_timeout_s=30)
+    monkeypatch.setattr(ctx, "streams", fresh)
+    from fastapi import FastAPI
+
+    add_stream_route(FastAPI(), fresh)
+    return fresh
+
+
+def test_streaming_plays_the_result_live(ctx, window, first, hub):
+    gen = start(ctx, window[4], stream=True)
+    player = next(gen)
+    assert player[1:] == (SKIP,) * 5  # the earlier result stays until the new one is saved
+    sid = stream_id_of(player[0])
+    # The player shows up while the synthesis still runs: a reader started now waits for more audio.
+    assert sid in hub and hub.kept_bytes > 0
+    live, got = read_in_thread(hub, sid)
+    live.join(0.3)
+    assert live.is_alive() and "plays here" in synthesize_tab.show_player(ctx, T, True)["value"]
+    rest = list(gen)
+    live.join(10)
+    assert not live.is_alive()  # the stream was closed when the synthesis ended
+    _, audio_path, download, info, rows, kept = rest[-1]
+    assert rest[-1][0] == SKIP and audio_path == download == str(kept.path)
+    assert "First audio after" in info and len(rows) == len(kept.segments)
+    # What the browser played is exactly the saved file (same 16-bit samples) and the closing silence.
+    streamed, rate = int16_wav(b"".join(got))
+    saved, saved_rate = int16_wav(str(kept.path))
+    assert rate == saved_rate == RATE and len(streamed) == len(saved) + len(PAD) // 2
+    assert np.array_equal(streamed[: len(saved)], saved) and not streamed[len(saved) :].any()
+    assert len(saved) == len(kept.audio) == len(first[5].audio)  # as long as a whole run
+    assert b"".join(hub.wav_bytes(sid)) == b"".join(got)  # a late request (a replay) gets it all again
+
+
+def test_cancel_closes_the_stream(ctx, window, first, hub):
+    gen = start(ctx, window[4], stream=True)
+    sid = stream_id_of(next(gen)[0])
+    synthesize_tab.cancel_synthesis(ctx, T, None)
+    assert list(gen) == [(SKIP,) * 6]  # no new result; the earlier one stays on the page
+    heard, _ = int16_wav(b"".join(hub.wav_bytes(sid)))  # ends: the stream is closed, not left open
+    assert 0 < len(heard) < len(first[5].audio)
+
+
+def test_without_stream_route_the_whole_result_plays(ctx, window, first):
+    assert ctx.streams.route is None  # a page launched by gradio itself (--share): no stream route
+    with pytest.warns(UserWarning, match="--share"):  # gr.Warning outside a page
         items = run(ctx, window[4], stream=True)
     assert len(items) == 1 and np.array_equal(items[0][5].audio, first[5].audio)
+    assert "--share" in synthesize_tab.show_player(ctx, T, True)["value"]
+    assert synthesize_tab.show_player(ctx, T, False) == gr.update(visible=False)
+
+
+def fake_engine(error: BaseException | None) -> SimpleNamespace:
+    """An engine whose ``stream`` yields ``PIECES``, then raises ``error`` (or ends when None)."""
+
+    def stream(options, cancel=None):
+        yield from (AudioChunk(piece, 16000, 0) for piece in PIECES)
+        if error is not None:
+            raise error
+
+    return SimpleNamespace(stream=stream)
+
+
+def test_stream_logic_closes_or_drops_the_stream(tmp_path):
+    hub = StreamHub(read_timeout_s=5)
+    header = wav_header(16000, None)
+    everything = header + b"".join(pcm16(p) for p in PIECES) + PAD
+    # A failure drops the stream: readers stop, later requests find nothing.
+    gen = synth_logic.stream(fake_engine(RuntimeError("model broke")), tmp_path, None, hub)
+    sid = next(gen)
+    reader, got = read_in_thread(hub, sid)
+    with pytest.raises(RuntimeError, match="model broke"):
+        list(gen)
+    reader.join(5)
+    assert not reader.is_alive() and sid not in hub
+    # A cancel, or the page closing the handler, closes it: what was made stays playable, then it ends.
+    gen = synth_logic.stream(fake_engine(Cancelled("stop")), tmp_path, None, hub)
+    sid = next(gen)
+    with pytest.raises(Cancelled):
+        list(gen)
+    assert b"".join(hub.wav_bytes(sid)) == everything
+    gen = synth_logic.stream(fake_engine(None), tmp_path, None, hub)
+    sid = next(gen)
+    gen.close()
+    assert b"".join(hub.wav_bytes(sid)) == header + pcm16(PIECES[0]) + PAD
 
 
 def test_long_reference_preview_is_the_engines_window(ctx, speak, tmp_path):
@@ -195,7 +284,7 @@ def test_long_reference_preview_is_the_engines_window(ctx, speak, tmp_path):
 
 
 def test_bad_reference_audio_is_refused_readably(ctx, tmp_path):
-    handler = _bind(T, upload_reference, ctx)
+    handler = bind_handler(ctx, T, upload_reference)
     corrupt = tmp_path / "corrupt.wav"
     corrupt.write_bytes(b"RIFF" + np.random.default_rng(0).bytes(5000))
     silent = tmp_path / "silent.wav"
@@ -209,7 +298,7 @@ def test_bad_reference_audio_is_refused_readably(ctx, tmp_path):
 
 
 def test_readable_errors(ctx, window, home, tmp_path):
-    handler = _bind(T, run_synthesis, ctx)
+    handler = bind_handler(ctx, T, run_synthesis)
     base = dict(
         ref_text="", ref_lang="en", lang_mode="en", phoneme_mode=False, split="cut5", speed=1.0, seed=1,
         top_k=15, top_p=1.0, temperature=1.0, stream=False,
@@ -221,7 +310,7 @@ def test_readable_errors(ctx, window, home, tmp_path):
     with pytest.raises(gr.Error, match="[Pp]honeme mode"):
         list(handler(voice="", ref_window=window[4], text="{n i3}", **{**base, "phoneme_mode": True}))
     empty = make_ctx(tmp_path / "empty", tmp_path / "empty" / "pretrained")
-    missing = _bind(T, run_synthesis, empty)
+    missing = bind_handler(empty, T, run_synthesis)
     with pytest.raises(gr.Error, match="pretrained"):
         list(missing(voice="", ref_window=str(home[1]), text="Hello.", **base))
 
@@ -248,8 +337,8 @@ def test_voice_choice_and_dictionary_editor(home, tmp_path):
     filled = choose_voice(app, T, "Tiny")
     assert filled[4:9] == (REF_TEXT, "en", "en", "cut5", 1.2) and filled[9] == 5 and filled[-1] == "voice"
     text = "I like tomato soup."
-    preview = _bind(T, pronounce.preview, app)
-    save = _bind(T, pronounce.save_dictionary, app)
+    preview = bind_handler(app, T, pronounce.preview)
+    save = bind_handler(app, T, pronounce.save_dictionary)
 
     def row(rows, word):
         return next(r for r in rows if r[1].lower() == word)
@@ -309,25 +398,12 @@ def test_voice_synthesis_without_upload(home, tmp_path):
     assert kept.options.voice == "Plain" and len(kept.segments) == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_tab_serves_its_components(ctx):
     with gr.Blocks() as app:
         with gr.Tab("x") as tab:
             synthesize_tab.build(ctx, T, tab)
-    port = _free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=30) as resp:
-            config = json.loads(resp.read())
-    finally:
-        app.close()
-    ids = {c.get("props", {}).get("elem_id") for c in config["components"]}
+    ids = elem_ids(served_config(app))
     wanted = """voice ref-upload ref-preview ref-text ref-lang text lang-mode phoneme-mode split speed seed
-        top-k top-p temperature stream stream-audio run cancel audio download info segments regen-index regen
+        top-k top-p temperature stream stream-player run cancel audio download info segments regen-index regen
         preview-button preview-table dict-surface dict-phones dict-target dict-save""".split()
     assert {f"synth-{w}" for w in wanted} <= ids

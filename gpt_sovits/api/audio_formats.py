@@ -20,10 +20,11 @@ Formats (``FORMATS``):
 from __future__ import annotations
 
 import io
-import struct
 from typing import Protocol
 
 import numpy as np
+
+from gpt_sovits.audio.wav import wav_header
 
 MEDIA_TYPES: dict[str, str] = {
     "wav": "audio/wav",
@@ -44,7 +45,6 @@ _PYAV_FORMATS: dict[str, tuple[str, str, int | None]] = {
     "opus": ("ogg", "libopus", 64_000),
     "flac": ("flac", "flac", None),
 }
-_UNKNOWN_SIZE = 0xFFFFFFFF
 _BLOCK = 65_536  # libsndfile writes in blocks: very large single writes overflow its stack on some systems
 
 
@@ -60,24 +60,6 @@ def to_pcm16(audio: np.ndarray) -> bytes:
     """float32 in [-1, 1] -> 16-bit little-endian PCM bytes (values outside the range are clipped)."""
     scaled = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0) * 32767.0
     return np.round(scaled).astype("<i2").tobytes()
-
-
-def wav_header(sample_rate: int, data_bytes: int | None) -> bytes:
-    """A 44-byte PCM16 mono WAV header; ``data_bytes`` None announces the largest size (streaming)."""
-    if data_bytes is None:
-        riff, data = _UNKNOWN_SIZE, _UNKNOWN_SIZE
-    else:
-        riff, data = 36 + data_bytes, data_bytes
-    fmt = struct.pack("<HHIIHH", 1, 1, sample_rate, sample_rate * 2, 2, 16)
-    return (
-        b"RIFF"
-        + struct.pack("<I", riff)
-        + b"WAVEfmt "
-        + struct.pack("<I", 16)
-        + fmt
-        + b"data"
-        + struct.pack("<I", data)
-    )
 
 
 class _WavStream:

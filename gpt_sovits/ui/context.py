@@ -16,6 +16,7 @@ from gpt_sovits.inference import Engine
 from gpt_sovits.jobs import Job, JobManager, python_module_command
 from gpt_sovits.settings import Settings, child_environment
 from gpt_sovits.text import Dictionary, FrontEnd
+from gpt_sovits.ui.streaming import StreamHub
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class AppContext:
     precision: str = "auto"
     # Per-process notes the tabs leave for each other (e.g. the list the Data tab produced last).
     shared: dict[str, object] = field(default_factory=dict)
+    # Live audio of streamed syntheses, served by the route create_server adds (none with --share).
+    streams: StreamHub = field(default_factory=StreamHub)
 
     @classmethod
     def create(cls, settings: Settings, device: str | None = None, precision: str = "auto") -> AppContext:
@@ -57,7 +60,7 @@ class AppContext:
         engine = Engine.from_settings(settings, device, precision)
         front = FrontEnd([Dictionary.load(p) for p in settings.dictionaries])  # per-request dicts are added
         jobs = JobManager(settings.logs_dir / JOBS_FOLDER)
-        return cls(settings, engine, jobs, front, device or settings.device, precision)
+        return cls(settings, engine, jobs, front, device or settings.device, precision, streams=StreamHub())
 
     @property
     def registry(self):

@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse
 from gpt_sovits.ui.app import build_app
 from gpt_sovits.ui.context import AppContext
 from gpt_sovits.ui.i18n import LOCALES, resolve_language
+from gpt_sovits.ui.streaming import add_stream_route
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ def create_server(ctx: AppContext, language: str | None = None) -> FastAPI:
         chosen = language or resolve_language("auto", request.headers.get("accept-language", ""))
         return RedirectResponse(f"/{chosen}/", status_code=307)
 
+    # Before the pages: the Synthesize tab's streaming playback fetches /stream/<id>.wav (no FFmpeg needed).
+    add_stream_route(server, ctx.streams)
     for code in LOCALES:
         blocks = build_app(ctx, code, links=True)
         server = gr.mount_gradio_app(server, blocks, path=f"/{code}", allowed_paths=allowed_paths(ctx))

@@ -9,7 +9,6 @@ under ``logs/webui/synth/``; an earlier file is never overwritten.
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import secrets
@@ -21,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from gpt_sovits.inference import CancelToken, SynthesisOptions, SynthesisResult
-from gpt_sovits.inference.engine import SynthesisError
+from gpt_sovits.inference.engine import Cancelled, SynthesisError
 from gpt_sovits.inference.reference import load_reference
 from gpt_sovits.ui.common import save_audio
 from gpt_sovits.ui.pronounce import request_text
+from gpt_sovits.ui.streaming import StreamHub
 
 log = logging.getLogger(__name__)
 
@@ -220,15 +220,6 @@ def synthesize(engine, work_dir: Path, options: SynthesisOptions, cancel: Cancel
     return keep(work_dir, result, options), result
 
 
-def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
-    """``audio`` as the bytes of a 16-bit wav (one streamed chunk for the browser)."""
-    import soundfile as sf
-
-    buf = io.BytesIO()
-    sf.write(buf, np.asarray(audio, dtype=np.float32), sample_rate, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
-
-
 @dataclass(frozen=True, eq=False)  # holds arrays: compared and hashed by identity
 class Finished:
     """The last item of :func:`stream`: the kept result and the engine's report."""
@@ -238,16 +229,35 @@ class Finished:
 
 
 def stream(
-    engine, work_dir: Path, options: SynthesisOptions, cancel: CancelToken | None = None
-) -> Iterator[bytes | Finished]:
-    """Yield each streamed piece of audio as wav bytes as the engine makes it, then a :class:`Finished`."""
-    for chunk in engine.stream(options, cancel):
-        if chunk.final:
-            assert chunk.result is not None
-            yield Finished(keep(work_dir, chunk.result, options), chunk.result)
-            return
-        if len(chunk.audio):
-            yield wav_bytes(chunk.audio, chunk.sample_rate)
+    engine, work_dir: Path, options: SynthesisOptions, hub: StreamHub, cancel: CancelToken | None = None
+) -> Iterator[str | Finished]:
+    """Synthesize into a live stream of ``hub``: yield its id once its first audio is in (the page then points
+    its player there), push every piece as the engine makes it, close it and yield a :class:`Finished` that
+    keeps exactly the streamed samples. A cancel (or closing this generator) closes the stream: the browser
+    plays what was made and stops; any other error drops it."""
+    stream_id: str | None = None
+    try:
+        for chunk in engine.stream(options, cancel):
+            if chunk.final:
+                if stream_id is not None:
+                    hub.close(stream_id)  # before saving: the browser's response ends at once
+                yield Finished(keep(work_dir, chunk.result, options), chunk.result)
+                return
+            if not len(chunk.audio):
+                continue
+            if stream_id is None:
+                stream_id = hub.open(chunk.sample_rate)
+                hub.push(stream_id, chunk.audio)  # first, so the player's request finds audio at once
+                yield stream_id
+            else:
+                hub.push(stream_id, chunk.audio)
+    except Exception as exc:
+        if stream_id is not None and not isinstance(exc, Cancelled):
+            hub.fail(stream_id)
+        raise
+    finally:
+        if stream_id is not None:
+            hub.close(stream_id)  # idempotent; also on GeneratorExit (the page cancelled the event)
 
 
 def regenerate_segment(

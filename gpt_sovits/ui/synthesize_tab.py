@@ -2,6 +2,11 @@
 its options, whole or streamed synthesis, regenerating one segment, download, and the pronunciation preview
 with a dictionary editor.
 
+Streaming playback needs no FFmpeg: the audio goes through the app's stream hub
+(:mod:`gpt_sovits.ui.streaming`) as a progressive WAV that the browser's own ``<audio>`` element plays
+(``#synth-stream-audio`` inside ``#synth-stream-player``). With ``--share`` (no route for it) the whole
+result plays when it is ready.
+
 Handlers are module-level functions ``(ctx, t, values...)`` so tests call them directly; ``build`` binds
 them. The logic lives in :mod:`gpt_sovits.ui.synth_logic` and :mod:`gpt_sovits.ui.pronounce` (which also
 holds the pronunciation handlers and :func:`preview_rows`).
@@ -10,9 +15,9 @@ holds the pronunciation handlers and :func:`preview_rows`).
 from __future__ import annotations
 
 import functools
+import html
 import inspect
 import logging
-import shutil
 from collections.abc import Callable
 
 import gradio as gr
@@ -96,9 +101,27 @@ def cancel_synthesis(ctx: AppContext, t: I18n, request: gr.Request = None) -> No
     synth_logic.cancel_registry(ctx.shared).cancel(getattr(request, "session_hash", None))
 
 
-def streaming_available() -> bool:
-    """Gradio encodes streamed audio for the browser with FFmpeg; without it, play the whole result."""
-    return shutil.which("ffmpeg") is not None
+def stream_available(ctx: AppContext) -> bool:
+    """Whether this server serves live streams (``create_server`` adds the route; ``--share`` does not)."""
+    return ctx.streams.route is not None
+
+
+def player_html(t: I18n, url: str) -> str:
+    """``#synth-stream-player`` while streaming: the browser's own player on the live WAV. It starts by
+    itself (the click on Synthesize allows that) and keeps its controls for pausing and replaying."""
+    caption = html.escape(t("synth.stream_audio"))
+    return (
+        f'<div class="synth-stream"><div>{caption}</div><audio id="synth-stream-audio" controls autoplay '
+        f'preload="auto" src="{html.escape(url)}" style="width:100%"></audio></div>'
+    )
+
+
+def show_player(ctx: AppContext, t: I18n, on: bool):
+    """``#synth-stream`` ticked: show the player area with what will happen (or why it cannot stream)."""
+    if not on:
+        return gr.update(visible=False)
+    note = t("synth.stream_waiting") if stream_available(ctx) else t("synth.stream_unavailable")
+    return gr.update(visible=True, value=f'<div class="synth-stream-note">{html.escape(note)}</div>')
 
 
 def run_synthesis(
@@ -121,8 +144,9 @@ def run_synthesis(
     request: gr.Request = None,
     progress=gr.Progress(),  # noqa: B008 - gradio's way to ask for a progress bar
 ):
-    """``#synth-run``. Yields (stream chunk, result wav, download, info, segment rows, kept result): wav-bytes
-    chunks for ``#synth-stream-audio`` while streaming, then the saved result."""
+    """``#synth-run``. Yields (stream player, result wav, download, info, segment rows, kept result): when
+    streaming, first the player on the live stream (as soon as its first audio is in), then the saved
+    result, which holds exactly the streamed samples."""
     if not (text or "").strip():
         raise gr.Error(t("synth.error.empty_text"))
     if not voice and not ref_window:
@@ -131,8 +155,8 @@ def run_synthesis(
     options = synth_logic.build_options(
         ctx.voices, voice or None, ref_window, *fields, top_k, top_p, temperature
     )
-    if stream and not streaming_available():
-        gr.Warning(t("synth.stream_no_ffmpeg"))
+    if stream and not stream_available(ctx):
+        gr.Warning(t("synth.stream_unavailable"))
         stream = False
     work = ctx.work_dir(synth_logic.SYNTH_FOLDER)
     session, cancels = getattr(request, "session_hash", None), synth_logic.cancel_registry(ctx.shared)
@@ -141,9 +165,9 @@ def run_synthesis(
     try:
         progress(0.05, desc=t("synth.progress.running"))
         if stream:
-            for item in synth_logic.stream(ctx.engine, work, options, token):
-                if isinstance(item, bytes):
-                    yield item, skip, skip, skip, skip, skip
+            for item in synth_logic.stream(ctx.engine, work, options, ctx.streams, token):
+                if isinstance(item, str):  # the stream's id: its first audio is in
+                    yield player_html(t, ctx.streams.url(item)), skip, skip, skip, skip, skip
                 else:
                     kept, result = item.kept, item.result
         else:
@@ -257,10 +281,8 @@ def _request(c: dict, t: I18n) -> None:
 
 
 def _results(c: dict, t: I18n) -> None:
-    c["stream_audio"] = gr.Audio(
-        streaming=True, autoplay=True, interactive=False, visible=False, label=t("synth.stream_audio"),
-        elem_id="synth-stream-audio",
-    )  # fmt: skip
+    # Filled by the run handler with an <audio> on the live WAV (see player_html); no click handler.
+    c["stream_player"] = gr.HTML("", js_on_load=None, visible=False, elem_id="synth-stream-player")
     c["audio"] = gr.Audio(type="filepath", interactive=False, label=t("synth.audio"), elem_id="synth-audio")
     c["download"] = gr.File(label=t("synth.download"), interactive=False, elem_id="synth-download")
     c["info"] = gr.Markdown(elem_id="synth-info")
@@ -306,9 +328,9 @@ def _wire(c: dict, ctx: AppContext, t: I18n, tab) -> None:
     ref_out = on("ref_preview ref_text ref_lang ref_note window")
     # "input" is the user's own change: an upload, a finished recording, a trim, or clearing (None)
     c["ref_upload"].input(_bind(t, upload_reference, ctx), c["ref_upload"], ref_out)
-    c["stream"].change(lambda s: gr.update(visible=bool(s)), c["stream"], c["stream_audio"])
+    c["stream"].change(_bind(t, show_player, ctx), c["stream"], c["stream_player"])
     inputs = on("voice window ref_text ref_lang text lang_mode phoneme_mode split speed seed top_k top_p")
-    outputs = on("stream_audio audio download info segments kept")
+    outputs = on("stream_player audio download info segments kept")
     run = c["run"].click(
         _bind(t, run_synthesis, ctx), [*inputs, c["temperature"], c["stream"]], outputs, concurrency_limit=2
     )
