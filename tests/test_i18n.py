@@ -67,6 +67,12 @@ def test_every_key_in_the_source_exists_in_every_locale():
         assert not missing, f"{name} lacks {missing}"
 
 
+def test_no_locale_key_is_left_unused():
+    """A key no code uses any more is dead text that translators would keep maintaining."""
+    unused = set(locales()["en_US"]) - set(source_keys())
+    assert not unused, f"remove these keys from i18n/locale/*.json: {sorted(unused)}"
+
+
 def test_placeholders_agree_across_locales():
     """A translation must keep the ``{name}`` fields of the English text, or formatting fails in that language."""
     data = locales()
