@@ -281,10 +281,11 @@ def _form(ctx: AppContext, t: I18n) -> list:
     lists = list_choices(ctx)
     with gr.Row():
         exp = gr.Textbox(label=t("train.exp"), placeholder="alice_v1", elem_id="train-exp")
+        first = lists[0] if lists else None
         lst = gr.Dropdown(
-            lists, value=lists[0] if lists else None, allow_custom_value=True, label=t("train.list")
-        )
-        lst.info, lst.elem_id = t("train.list_info"), "train-list"
+            lists, value=first, allow_custom_value=True, label=t("train.list"), info=t("train.list_info"),
+            elem_id="train-list",
+        )  # fmt: skip
         base = gr.Dropdown(base_choices(ctx, t), value="v2", label=t("train.base"), elem_id="train-base")
     with gr.Row():
         sovits_epochs = _number(8, t("train.sovits_epochs"), "train-sovits-epochs")
@@ -292,17 +293,20 @@ def _form(ctx: AppContext, t: I18n) -> list:
         default_batch = tv.default_batch_size(ctx.device)
         batch = _number(default_batch, t("train.batch"), "train-batch", 0, t("train.batch_info"))
     with gr.Accordion(t("train.advanced"), open=False), gr.Row():
-        precision = gr.Dropdown(list(tv.PRECISIONS), value="auto", label=t("train.precision"))
-        precision.elem_id = "train-precision"
+        precision = gr.Dropdown(
+            list(tv.PRECISIONS), value="auto", label=t("train.precision"), elem_id="train-precision"
+        )
         info = t("train.min_epoch_items_info")
         min_items = _number(100, t("train.min_epoch_items"), "train-min-epoch-items", 1, info)
         save_every = _number(0, t("train.save_every"), "train-save-every", 0, t("train.save_every_info"))
         qa = gr.Checkbox(True, label=t("train.qa"), elem_id="train-qa")
     with gr.Row():
-        voice = gr.Textbox(label=t("train.voice"), placeholder=t("train.voice_placeholder"))
-        voice.elem_id = "train-voice"
-        consent = gr.Textbox(label=t("train.consent"), placeholder=t("train.consent_placeholder"))
-        consent.elem_id = "train-consent"
+        voice = gr.Textbox(
+            label=t("train.voice"), placeholder=t("train.voice_placeholder"), elem_id="train-voice"
+        )
+        consent = gr.Textbox(
+            label=t("train.consent"), placeholder=t("train.consent_placeholder"), elem_id="train-consent"
+        )
     first = [exp, lst, base, sovits_epochs, gpt_epochs, batch]
     return [*first, precision, min_items, save_every, qa, voice, consent]
 
@@ -322,8 +326,8 @@ def build(ctx: AppContext, t: I18n, tab: gr.Tab) -> None:
     plot_kind = gr.Radio(kinds, value="sovits", label=t("train.plot_kind"), elem_id="train-plot-kind")
     plot = gr.LinePlot(x="step", y="value", color="series", label=t("train.plot"), elem_id="train-plot")
     headers = [t(k) for k in CKPT_KEYS]
-    table = gr.Dataframe(headers=headers, label=t("train.checkpoints"), interactive=False)
-    table.elem_id = "train-checkpoints"
+    label = t("train.checkpoints")
+    table = gr.Dataframe(headers=headers, label=label, interactive=False, elem_id="train-checkpoints")
     with gr.Row():
         sample_ckpt = gr.Dropdown([], value=None, label=t("train.sample_ckpt"), elem_id="train-sample-ckpt")
         sample_button = gr.Button(t("train.sample_button"), elem_id="train-sample-button")
@@ -332,14 +336,14 @@ def build(ctx: AppContext, t: I18n, tab: gr.Tab) -> None:
     evaluate = gr.Button(t("train.evaluate"), elem_id="train-evaluate")
     eval_progress = gr.HTML(progress_html(t, None), elem_id="train-eval-progress")
     headers = [t(k) for k in EVAL_KEYS]
-    eval_table = gr.Dataframe(headers=headers, label=t("train.eval_table"), interactive=False)
-    eval_table.elem_id = "train-eval-table"
+    label = t("train.eval_table")
+    eval_table = gr.Dataframe(headers=headers, label=label, interactive=False, elem_id="train-eval-table")
     best = gr.Markdown(t("train.no_eval"), elem_id="train-best")
-    best_audio = gr.Audio(type="filepath", label=t("train.best_audio"), interactive=False)
-    best_audio.elem_id = "train-eval-audio"
+    label = t("train.best_audio")
+    best_audio = gr.Audio(type="filepath", label=label, interactive=False, elem_id="train-eval-audio")
     with gr.Row():
-        pair = gr.Dropdown([(t("train.pair_latest"), "latest")], value="latest", label=t("train.pair"))
-        pair.elem_id = "train-add-pair"
+        latest = [(t("train.pair_latest"), "latest")]
+        pair = gr.Dropdown(latest, value="latest", label=t("train.pair"), elem_id="train-add-pair")
         add = gr.Button(t("train.add_voice"), variant="primary", elem_id="train-add-voice")
     job_id, eval_id, seen = gr.State(None), gr.State(None), gr.State("")
     timer = gr.Timer(1.0, active=False)
