@@ -350,10 +350,14 @@ def build(ctx: AppContext, t: I18n, tab: gr.Tab) -> None:
 
     bind = functools.partial(bind_handler, ctx, t)  # handlers are fn(ctx, t, *values)
 
+    def name_from_list(name: str, value: str | None) -> str:
+        return name or (Path(value).parent.name if value else "")
+
     def on_open(name, list_value):
         name, run, evaluation = attach(ctx, name)
         choices = list_choices(ctx)
         value = list_value if list_value else (choices[0] if choices else None)
+        name = name_from_list(name, value)  # in this same update, so it cannot land after the user typed
         lists, bases = gr.update(choices=choices, value=value), gr.update(choices=base_choices(ctx, t))
         return name, run, evaluation, lists, bases, "", gr.Timer(active=True)
 
@@ -363,8 +367,8 @@ def build(ctx: AppContext, t: I18n, tab: gr.Tab) -> None:
         events.append(Context.root_block.load)
     for event in events:
         event(readable(t)(on_open), [exp, lst], opened)
-    name_from_list = readable(t)(lambda name, value: name or (Path(value).parent.name if value else ""))
-    lst.change(name_from_list, [exp, lst], [exp])
+    # Only a list the user picks names the experiment; the page's own updates of the list do not.
+    lst.input(readable(t)(name_from_list), [exp, lst], [exp])
     start.click(readable(t)(lambda *v: start_training(ctx, t, tv.TrainForm(*v))), form, [job_id]).success(
         _follow, None, [seen, timer]
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import open_browser, screenshot
+from browser_kit import open_browser, screenshot
 
 from gpt_sovits.ui.i18n import LOCALE_DIR
 

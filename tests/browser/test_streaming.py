@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import OUTPUT, screenshot
+from browser_kit import OUTPUT, open_synthesize_with_reference, screenshot
 from tiny_models import write_speech
 
 REFERENCE = "The quick brown fox jumps over the lazy dog near the river bank."
@@ -97,13 +97,7 @@ def synthesize_and_watch(page, live_shot: str | None = None) -> dict:
 
 def test_streamed_audio_plays_before_synthesis_ends(webui, browser, tmp_path, speak):
     reference = write_speech(speak, tmp_path / "reference.wav", REFERENCE)
-    page = browser.new_page()
-    page.goto(f"{webui.url}/en_US/")
-    page.get_by_role("tab", name="Synthesize").click()
-    page.locator("#synth-ref-upload input[type=file]").set_input_files(str(reference))
-    page.wait_for_function(
-        "document.querySelector('#synth-ref-text textarea').value.trim().length > 0", timeout=180_000
-    )
+    page = open_synthesize_with_reference(browser, webui, reference)
     page.locator("#synth-ref-text textarea").fill(REFERENCE)  # the same prompt every time (not ASR's guess)
     page.locator("#synth-stream input[type=checkbox]").check()
     player = page.locator("#synth-stream-player")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import soundfile as sf
-from conftest import screenshot
+from browser_kit import open_synthesize_with_reference, screenshot
 from tiny_models import write_speech
 
 REFERENCE = "The quick brown fox jumps over the lazy dog near the river bank."
@@ -13,17 +13,9 @@ REFERENCE = "The quick brown fox jumps over the lazy dog near the river bank."
 
 def test_upload_reference_synthesize_play_and_download(webui, browser, tmp_path, speak):
     reference = write_speech(speak, tmp_path / "my reference.wav", REFERENCE)
-    page = browser.new_page()
-    page.goto(f"{webui.url}/en_US/")
-    page.get_by_role("tab", name="Synthesize").click()
-
-    page.locator("#synth-ref-upload input[type=file]").set_input_files(str(reference))
     # Whisper (bundled tiny.en) fills the reference text; the user may still edit it.
-    ref_text = page.locator("#synth-ref-text textarea")
-    page.wait_for_function(
-        "document.querySelector('#synth-ref-text textarea').value.trim().length > 0", timeout=180_000
-    )
-    assert "fox" in ref_text.input_value().lower()
+    page = open_synthesize_with_reference(browser, webui, reference)
+    assert "fox" in page.locator("#synth-ref-text textarea").input_value().lower()
     page.locator(
         "#synth-ref-preview audio, #synth-ref-preview wave, #synth-ref-preview .waveform-container"
     ).first.wait_for(state="attached")

@@ -8,7 +8,7 @@ it and the Synthesize tab speaks with it.
 
 from __future__ import annotations
 
-from conftest import job_id, screenshot, wait_for_job
+from browser_kit import job_id, screenshot, wait_for_job
 from speech_corpus import make_recording
 
 from tools.lists.listfile import DatasetList
@@ -64,6 +64,8 @@ def _train_tab(page, list_path: str) -> None:
     # Selecting the tab offers the newest list of the Data tab; wait for that before typing.
     page.wait_for_function("document.querySelector('#train-list input')?.value.endsWith('.list')")
     assert page.locator("#train-list input").input_value() == list_path
+    # ... and names the experiment after the dataset until the user types another name.
+    assert page.locator("#train-exp textarea").input_value() == DATASET
     _fill(page, "train-exp", "joe_browser")
     _fill(page, "train-sovits-epochs", "1")
     _fill(page, "train-gpt-epochs", "2")
