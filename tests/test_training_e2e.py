@@ -107,6 +107,9 @@ def test_fine_tune_register_evaluate_and_synthesize(tiny_experiment, tmp_path):
     _run(python_module_command("gpt_sovits.training", "qa", "--exp", EXP), env)
     rows = [json.loads(x) for x in (exp.root / "qa.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(rows) == len(exp.items()) and all(sum(r["durations"]) > 0 for r in rows)
+    kinds = {"text_too_long", "poor_fit", "durations"}
+    assert all(len(r["kinds"]) == len(r["reasons"]) and set(r["kinds"]) <= kinds for r in rows)
+    assert all(r["flagged"] == bool(r["kinds"]) for r in rows)
 
     # Evaluation of every saved pair, then a second voice registered from the suggested best pair.
     sentences = tmp_path / "heldout.txt"

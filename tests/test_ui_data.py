@@ -202,14 +202,17 @@ def test_check_and_qa_flags_show_and_filter(data, tmp_path):
              "durations": [1, 2], "reasons": ["the audio fits the transcript poorly (score -9.000, median -1.0)"]},
             {"id": "b", "audio": str(dl.resolve(0)), "text": "t", "score": -1.0, "duration_error": 0.1,
              "flagged": exp == "other", "durations": [1], "reasons": ["unusual phone durations (error 9)"]},
+            # A reason in words the table does not know: its recorded kind decides the flag.
+            {"id": "c", "audio": str(dl.resolve(2)), "text": "t", "score": -1.0, "duration_error": 0.1,
+             "flagged": exp == "alice", "durations": [1], "reasons": ["Dauer ungewöhnlich"], "kinds": ["durations"]},
         ]  # fmt: skip
         (folder / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     cells, shown, _ = dt.load_table(ctx, T, str(path), "all")
     qa = [[f for f in c[1].split(", ") if f.startswith("qa:")] for c in cells]
-    assert qa[1] == ["qa:poor_fit"] and not any(qa[:1] + qa[2:])
-    assert dt.load_table(ctx, T, str(path), "qa")[1] == [2]
+    assert qa[1] == ["qa:poor_fit"] and qa[2] == ["qa:durations"] and not any(qa[:1] + qa[3:])
+    assert dt.load_table(ctx, T, str(path), "qa")[1] == [2, 3]
     assert dt.load_table(ctx, T, str(path), "qa:poor_fit")[1] == [2]
-    assert dt.load_table(ctx, T, str(path), "qa:durations")[1] == []
+    assert dt.load_table(ctx, T, str(path), "qa:durations")[1] == [3]
     assert dt.load_table(ctx, T, str(path), "no_speech")[1] == [len(dl)]
     assert dt.load_table(ctx, T, str(path), "flagged")[1] == [c[0] for c in cells if c[1]]
     note = dt.select_row(ctx, T, str(path), [2], 0)[-1]

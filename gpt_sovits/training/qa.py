@@ -44,6 +44,8 @@ class ClipQA:
     durations: tuple[int, ...]  # 50 Hz frames per phone
     flagged: bool
     reasons: tuple[str, ...]
+    # One short machine-readable kind per reason: "text_too_long", "poor_fit" or "durations".
+    kinds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,17 +101,19 @@ def run_qa(exp: Experiment, sovits: Path | None = None) -> QAReport:
     med_dur = statistics.median([d for _, _, d, _ in rows if d != float("inf")] or [0.0])
     clips = []
     for rec, score, dur_err, durations in rows:
-        reasons = []
+        found: list[tuple[str, str]] = []  # (kind, reason)
         if score == float("-inf"):
-            reasons.append("more phones than frames: the text is far too long for the audio")
+            found.append(("text_too_long", "more phones than frames: the text is far too long for the audio"))
         elif score < SCORE_RATIO * med_score:
-            reasons.append(
-                f"the audio fits the transcript poorly (score {score:.3f}, dataset median {med_score:.3f})"
-            )
+            why = f"the audio fits the transcript poorly (score {score:.3f}, dataset median {med_score:.3f})"
+            found.append(("poor_fit", why))
         if dur_err != float("inf") and med_dur > 0 and dur_err > DURATION_RATIO * med_dur:
-            reasons.append(f"unusual phone durations (error {dur_err:.2f}, median {med_dur:.2f})")
+            found.append(
+                ("durations", f"unusual phone durations (error {dur_err:.2f}, median {med_dur:.2f})")
+            )
+        kinds, reasons = tuple(k for k, _ in found), tuple(r for _, r in found)
         clips.append(
-            ClipQA(rec.id, rec.audio, rec.text, score, dur_err, durations, bool(reasons), tuple(reasons))
+            ClipQA(rec.id, rec.audio, rec.text, score, dur_err, durations, bool(found), reasons, kinds)
         )
     lines = [
         json.dumps(
@@ -122,6 +126,7 @@ def run_qa(exp: Experiment, sovits: Path | None = None) -> QAReport:
                 "durations": list(c.durations),
                 "flagged": c.flagged,
                 "reasons": list(c.reasons),
+                "kinds": list(c.kinds),
             },
             ensure_ascii=False,
         )

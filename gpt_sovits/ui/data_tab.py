@@ -188,7 +188,8 @@ def select_row(ctx: AppContext, t: I18n, list_text: str, shown: list[int], index
     clip = pr.playable(path, roots, ctx.work_dir("preview"))
     duration = pr.clip_duration(path)
     cut = round(duration / 2, 2) if duration else None
-    reasons = pr.qa_flags(ctx.settings.logs_dir, Path(dl.path), PROJECT_ROOT).get(str(path.resolve()), ())
+    pairs = pr.qa_flags(ctx.settings.logs_dir, Path(dl.path), PROJECT_ROOT).get(str(path.resolve()), ())
+    reasons = [reason for _, reason in pairs]
     note = t("data.qa_reasons", reasons="; ".join(reasons)) if reasons else ""
     choices = LIST_LANGUAGES if row.lang in LIST_LANGUAGES else [*LIST_LANGUAGES, row.lang]
     lang = gr.update(choices=choices, value=row.lang)

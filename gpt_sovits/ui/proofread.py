@@ -52,7 +52,8 @@ logger = logging.getLogger(__name__)
 COLUMNS = ("row", "flags", "duration_s", "text", "language", "speaker", "clip")
 # The flags the Check button adds (the others are recomputed from the row every time the table is built).
 CHECKED_FLAGS = ("unreadable", "clipping", "silence", "no_speech", "low_asr_confidence")
-# QA reasons are sentences (gpt_sovits.training.qa); the table shows a short kind, found by their wording.
+# QA reasons are sentences (gpt_sovits.training.qa) with a short kind each in "kinds"; files written before
+# kinds existed are read by the reasons' wording.
 QA_KINDS = (
     ("more phones than frames", "qa:text_too_long"),
     ("fits the transcript poorly", "qa:poor_fit"),
@@ -100,10 +101,13 @@ def open_list(path_text: str | Path | None) -> DatasetList:
     return DatasetList.read(path)
 
 
-def qa_kind(reason: str) -> str:
-    """The short ``qa:<kind>`` flag of one QA reason sentence."""
+def qa_kind(reason: str, kind: object = None) -> str:
+    """The short ``qa:<kind>`` flag of one QA reason: its recorded ``kind``, else found by the wording."""
+    known = {flag.removeprefix("qa:") for _, flag in QA_KINDS}
+    if isinstance(kind, str) and kind in known:
+        return f"qa:{kind}"
     low = reason.lower()
-    return next((kind for words, kind in QA_KINDS if words in low), QA_OTHER)
+    return next((flag for words, flag in QA_KINDS if words in low), QA_OTHER)
 
 
 def _resolved(path_text: str, base: Path) -> Path:
@@ -112,14 +116,15 @@ def _resolved(path_text: str, base: Path) -> Path:
     return (path if path.is_absolute() else base / path).resolve()
 
 
-def qa_flags(logs_dir: Path, list_path: Path, base: Path) -> dict[str, tuple[str, ...]]:
-    """Reasons of every QA-flagged clip of experiments prepared from ``list_path``, by resolved audio path.
+def qa_flags(logs_dir: Path, list_path: Path, base: Path) -> dict[str, tuple[tuple[str, str], ...]]:
+    """``(qa:<kind>, reason)`` pairs of every QA-flagged clip of experiments prepared from ``list_path``, by
+    resolved audio path.
 
     Reads ``logs_dir/<exp>/manifest.json`` (``source_list``) and ``qa.jsonl`` directly; relative paths in them
     are taken relative to ``base`` (the folder the training jobs run in). Unreadable files are skipped.
     """
     target = list_path.resolve()
-    found: dict[str, list[str]] = {}
+    found: dict[str, list[tuple[str, str]]] = {}
     for manifest in sorted(Path(logs_dir).glob("*/manifest.json")):
         try:
             source = json.loads(manifest.read_text(encoding="utf-8")).get("source_list")
@@ -135,7 +140,12 @@ def qa_flags(logs_dir: Path, list_path: Path, base: Path) -> dict[str, tuple[str
                 continue
             if isinstance(entry, dict) and entry.get("flagged") and isinstance(entry.get("audio"), str):
                 reasons = [str(r) for r in entry.get("reasons") or []] or ["flagged by alignment QA"]
-                found.setdefault(str(_resolved(entry["audio"], base)), []).extend(reasons)
+                kinds = entry.get("kinds")
+                kinds = (
+                    kinds if isinstance(kinds, list) and len(kinds) == len(reasons) else [None] * len(reasons)
+                )
+                pairs = [(qa_kind(r, k), r) for r, k in zip(reasons, kinds)]
+                found.setdefault(str(_resolved(entry["audio"], base)), []).extend(pairs)
     return {k: tuple(dict.fromkeys(v)) for k, v in found.items()}
 
 
@@ -190,7 +200,9 @@ def _live_flags(row: ListRow, path: Path, cfg: CheckConfig) -> tuple[list[str], 
 
 
 def table_rows(
-    dl: DatasetList, checked: dict[str, list[str]] | None = None, qa: dict[str, tuple[str, ...]] | None = None
+    dl: DatasetList,
+    checked: dict[str, list[str]] | None = None,
+    qa: dict[str, tuple[tuple[str, str], ...]] | None = None,
 ) -> list[TableRow]:
     """Every row of ``dl`` with its flags (see the module docstring) and duration."""
     cfg = CheckConfig()
@@ -203,9 +215,10 @@ def table_rows(
         flags += [f for f in (checked or {}).get(key, []) if f in CHECKED_FLAGS]
         if names[row.basename] > 1:
             flags.append("duplicate_name")
-        reasons = (qa or {}).get(key, ())
+        pairs = (qa or {}).get(key, ())
+        reasons = tuple(reason for _, reason in pairs)
         ordered = [f for f in FLAGS if f in flags]  # the order tools.lists documents them in
-        ordered += list(dict.fromkeys(qa_kind(r) for r in reasons))
+        ordered += list(dict.fromkeys(kind for kind, _ in pairs))
         out.append(
             TableRow(
                 number, tuple(ordered), duration, row.text, row.lang, row.speaker, path.name, path, reasons
