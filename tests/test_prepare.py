@@ -106,6 +106,9 @@ def test_refuses_unsafe_names_missing_models_and_another_base(tiny_exp, tmp_path
     for name in ("../escape", "a/b", "", ".."):
         with pytest.raises(ExperimentError, match="not a usable experiment name"):
             prepare(settings, PrepareOptions(tiny_exp.list_path, name, device="cpu"))
+    for name in ("jobs", "WebUI"):  # logs/ folders of the job manager and the WebUI
+        with pytest.raises(ExperimentError, match="folder the app keeps"):
+            prepare(settings, PrepareOptions(tiny_exp.list_path, name, device="cpu"))
     with pytest.raises(PrepareError, match="models download"):
         prepare(settings, PrepareOptions(tiny_exp.list_path, "x", gpt=tmp_path / "none.ckpt", device="cpu"))
     other = tmp_path / "other_s2G.pth"

@@ -31,6 +31,8 @@ EXPERIMENT_FORMAT = "gpt-sovits-studio/experiment"
 EXPERIMENT_VERSION = 1
 RUN_KINDS = ("gpt", "sovits")
 _NAME = re.compile(r"^[\w][\w .-]{0,79}$")
+# Folders of logs/ that are not experiments: the job manager's records and the WebUI's files (gpt_sovits.ui).
+RESERVED_NAMES = frozenset({"jobs", "webui"})
 
 
 class ExperimentError(GPTSoVITSError):
@@ -120,6 +122,10 @@ def check_name(name: str) -> str:
         raise ExperimentError(
             f"{name!r} is not a usable experiment name: use letters, digits, spaces, '.', '-' or '_' "
             "(1-80 characters, no slashes), e.g. 'alice_v1'."
+        )
+    if name.lower() in RESERVED_NAMES:
+        raise ExperimentError(
+            f"{name!r} is the name of a folder the app keeps in logs/ for itself; choose another experiment name."
         )
     return name
 
