@@ -19,7 +19,7 @@ gr = pytest.importorskip("gradio")
 from gpt_sovits.audio.wav import wav_header  # noqa: E402
 from gpt_sovits.inference import Cancelled, SynthesisOptions  # noqa: E402
 from gpt_sovits.inference.options import AudioChunk  # noqa: E402
-from gpt_sovits.inference.reference import load_reference  # noqa: E402
+from gpt_sovits.inference.reference import load_reference, speech_span  # noqa: E402
 from gpt_sovits.settings import load_settings  # noqa: E402
 from gpt_sovits.ui import pronounce, synth_logic, synthesize_tab  # noqa: E402
 from gpt_sovits.ui.common import bind_handler  # noqa: E402
@@ -281,6 +281,28 @@ def test_long_reference_preview_is_the_engines_window(ctx, speak, tmp_path):
     assert ref.trimmed and (ref.start_s, ref.end_s) == (clip.start_s, clip.end_s)
     assert f"{clip.start_s:.2f}-{clip.end_s:.2f}" in note and "10 s" in note
     assert text  # recognised words of the window
+
+
+def test_dead_air_around_a_recording_is_cut_in_the_preview(ctx, speak, tmp_path):
+    """Record, wait, speak, wait, Stop: the window keeps 0.3 s of the silence at each edge."""
+    audio, rate = speak("Press the button, wait a moment, then speak clearly.")
+    hiss = np.random.default_rng(0).normal(0, 1e-4, int(4.0 * rate)).astype(np.float32)  # a quiet room
+    recording = np.concatenate([hiss[: int(1.5 * rate)], audio, hiss[int(1.5 * rate) :]])
+    path = tmp_path / "recording.wav"
+    sf.write(path, recording, rate, subtype="PCM_16")
+    _, text, _, note, used_path = upload_reference(ctx, T, str(path))
+    used, used_rate = sf.read(used_path, dtype="float32")
+    a, b = np.flatnonzero(np.abs(audio) > 0.01)[[0, -1]]  # where piper's speech is audible
+    speech_s = (b - a) / rate
+    assert used_rate == rate and speech_s + 0.45 < len(used) / rate < speech_s + 0.95
+    assert T("synth.ref_edges") in note and T("synth.ref_trimmed") not in note
+    start_s = float(re.search(r"Using ([0-9.]+)-", note).group(1))
+    assert 1.5 + a / rate - 0.45 < start_s < 1.5 + a / rate - 0.15
+    assert "button" in text.lower()
+    # A clip without long edge pauses is used whole (the piper reference of the other tests).
+    plain, rate = speak("A clean clip.")
+    assert speech_span(plain, rate) == (0, len(plain))
+    assert speech_span(np.zeros(rate, np.float32), rate) == (0, rate)
 
 
 def test_bad_reference_audio_is_refused_readably(ctx, tmp_path):

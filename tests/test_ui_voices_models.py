@@ -19,6 +19,7 @@ from tiny_models import make_tiny_home, save_tiny_gpt, save_tiny_sovits, write_s
 from ui_helpers import elem_ids, free_port, served_config  # noqa: E402
 
 from gpt_sovits import cli  # noqa: E402
+from gpt_sovits.fileio import size_text  # noqa: E402
 from gpt_sovits.registry import layout  # noqa: E402
 from gpt_sovits.settings import load_settings  # noqa: E402
 from gpt_sovits.ui import models_tab, voices_tab  # noqa: E402
@@ -263,6 +264,7 @@ def test_download_job_with_progress_from_settings_endpoint(tmp_path, monkeypatch
 
     html, _, seen, timer, status_md, installed, *_ = models_tab.follow(ctx, t, job_id, "running")
     assert 'data-status="done"' in html and seen == "done" and timer.active is False
+    assert t("job.bytes", done=size_text(total), total=size_text(total)) in html  # bytes, not "steps"
     assert status_md == t("models.all_present", folder=str(ctx.settings.pretrained_dir))
     assert "missing" not in installed.values[:, 4].tolist()
     again = models_tab.follow(ctx, t, job_id, "done")  # already seen finished: tables left alone

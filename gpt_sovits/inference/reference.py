@@ -93,6 +93,24 @@ def choose_window(
     return Window(a * hop, min(b * hop, len(wav)), True)
 
 
+def speech_span(wav: np.ndarray, rate: int, keep_s: float = 0.3) -> tuple[int, int]:
+    """``(start, end)`` in samples of ``wav`` [T] without the dead air at its edges.
+
+    A recording made by pressing Record and Stop starts and ends with silence; an edge quieter than 35 dB
+    below the loudest 20 ms frame (the pause level of :func:`choose_window`) for more than ``2 * keep_s`` is
+    cut to ``keep_s``. Shorter edge pauses are left alone, so a clean clip is returned whole.
+    """
+    db = _frame_db(wav, rate)
+    loud = np.flatnonzero(db >= -35.0)
+    if len(loud) == 0:
+        return 0, len(wav)
+    hop, keep = int(rate * FRAME_S), int(rate * keep_s)
+    first, last = int(loud[0]) * hop, min(len(wav), (int(loud[-1]) + 1) * hop)
+    start = first - keep if first > 2 * keep else 0
+    end = last + keep if len(wav) - last > 2 * keep else len(wav)
+    return start, end
+
+
 @dataclass(frozen=True)
 class ReferenceClip:
     """The part of one reference file that is used, at the two rates the models need."""

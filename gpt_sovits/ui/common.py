@@ -15,6 +15,7 @@ import gradio as gr
 import numpy as np
 
 from gpt_sovits.errors import GPTSoVITSError
+from gpt_sovits.fileio import size_text
 from gpt_sovits.jobs import JobStatus
 from gpt_sovits.ui.i18n import I18n
 
@@ -100,7 +101,9 @@ def progress_html(t: I18n, status: JobStatus | None, elem_class: str = "job-prog
     value = status.progress if status.progress is not None else (1.0 if status.status == "done" else 0.0)
     state = t(JOB_STATE_KEYS[status.status]) if status.status in JOB_STATE_KEYS else status.status
     parts = [f"<b>{html.escape(status.name)}</b>: {html.escape(state)}"]
-    if status.steps:
+    if status.steps and status.kind == "download":  # a download counts bytes
+        parts.append(t("job.bytes", done=size_text(status.step or 0), total=size_text(status.steps)))
+    elif status.steps:
         parts.append(t("job.step", step=str(status.step or 0), steps=str(status.steps)))
     if status.epochs:
         parts.append(t("job.epoch", epoch=str(status.epoch or 0), epochs=str(status.epochs)))

@@ -21,7 +21,7 @@ import numpy as np
 
 from gpt_sovits.inference import CancelToken, SynthesisOptions, SynthesisResult
 from gpt_sovits.inference.engine import Cancelled, SynthesisError
-from gpt_sovits.inference.reference import load_reference
+from gpt_sovits.inference.reference import MIN_SECONDS, SHORTEST_USABLE, load_reference, speech_span
 from gpt_sovits.ui.common import save_audio
 from gpt_sovits.ui.pronounce import request_text
 from gpt_sovits.ui.streaming import StreamHub
@@ -45,11 +45,13 @@ class ReferenceWindow:
     trimmed: bool
     padded: bool  # under 3 s: the engine pads it with silence
     wav16k: np.ndarray  # [T16] the window at 16 kHz, for speech recognition
+    edges_cut: bool = False  # silence at its start or end was cut to 0.3 s
 
 
 def prepare_reference(work_dir: Path, upload: str | Path) -> ReferenceWindow:
     """Choose the 3-10 s window of ``upload`` with the engine's own logic
-    (:func:`gpt_sovits.inference.reference.load_reference`) and save it, at the file's rate, as a new wav.
+    (:func:`gpt_sovits.inference.reference.load_reference`), cut silence at its edges to 0.3 s
+    (:func:`~gpt_sovits.inference.reference.speech_span`) and save it, at the file's rate, as a new wav.
 
     Synthesis then uses that wav, which is 10 s or shorter, so the engine keeps it whole: what the page
     plays is what the model hears, and the transcript of the window matches it. Silent, corrupt and
@@ -63,13 +65,20 @@ def prepare_reference(work_dir: Path, upload: str | Path) -> ReferenceWindow:
         rate = PREVIEW_RATE
     clip = load_reference(upload, rate, auto_trim=True)
     # load_reference pads clips under 3 s; the saved window is the real audio (the engine pads it alike)
-    wav = clip.wav_model[: int(round((clip.end_s - clip.start_s) * rate))]
-    wav16k = clip.wav16k[: int(round((clip.end_s - clip.start_s) * 16000))]
+    wav = clip.wav_model[: int(round((clip.end_s - clip.start_s) * rate))]  # [T] at rate
+    wav16k = clip.wav16k[: int(round((clip.end_s - clip.start_s) * 16000))]  # [T16]
+    start_s, end_s, edges_cut = clip.start_s, clip.end_s, False
+    # Dead air at the edges (Record pressed, then a pause before speaking) is cut to 0.3 s here, where the
+    # page shows it; the engine itself keeps a short file whole, as upstream does.
+    a, b = speech_span(wav16k, 16000)
+    if (a, b) != (0, len(wav16k)) and b - a >= SHORTEST_USABLE * 16000:
+        wav = wav[int(round(a * rate / 16000)) : int(round(b * rate / 16000))]
+        wav16k = wav16k[a:b]
+        start_s, end_s, edges_cut = clip.start_s + a / 16000, clip.start_s + b / 16000, True
     path = save_audio(work_dir, "ref", wav, rate)
-    log.info(
-        "Reference %s: using %.2f-%.2f s of %.2f s", upload.name, clip.start_s, clip.end_s, clip.duration_s
-    )
-    return ReferenceWindow(path, clip.start_s, clip.end_s, clip.duration_s, clip.trimmed, clip.padded, wav16k)
+    log.info("Reference %s: using %.2f-%.2f s of %.2f s", upload.name, start_s, end_s, clip.duration_s)
+    padded = end_s - start_s < MIN_SECONDS
+    return ReferenceWindow(path, start_s, end_s, clip.duration_s, clip.trimmed, padded, wav16k, edges_cut)
 
 
 def reference_note(t, window: ReferenceWindow) -> str:
@@ -77,6 +86,7 @@ def reference_note(t, window: ReferenceWindow) -> str:
     s, e, d = (f"{x:.2f}" for x in (window.start_s, window.end_s, window.duration_s))
     notes = [t("synth.ref_window", start=s, end=e, duration=d)]
     notes += [t("synth.ref_trimmed")] if window.trimmed else []
+    notes += [t("synth.ref_edges")] if window.edges_cut else []
     notes += [t("synth.ref_padded")] if window.padded else []
     return " ".join(notes)
 

@@ -1,10 +1,20 @@
-"""What the browser tests do with a page: open a fresh Chromium, take screenshots, wait for jobs, upload a
-reference (fixtures are in conftest.py)."""
+"""What the browser tests do: start ``webui.py``, open a fresh Chromium, take screenshots, wait for jobs,
+upload a reference (the fixtures are in conftest.py)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+from ui_helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output" / "browser"
@@ -19,14 +29,28 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def open_browser(playwright_instance, chromium: str, profile: Path, locale: str = "en-US"):
-    """A fresh headless Chromium with its own empty profile folder."""
+def open_browser(
+    playwright_instance, chromium: str, profile: Path, locale: str = "en-US", microphone: Path | None = None
+):
+    """A fresh headless Chromium with its own empty profile folder.
+
+    ``microphone``: a WAV file Chromium plays as its (fake) microphone, once; the page may use it without
+    asking."""
     profile.mkdir(parents=True, exist_ok=True)
+    args, permissions = list(CHROMIUM_FLAGS), []
+    if microphone is not None:
+        args += [
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={microphone}%noloop",
+        ]
+        permissions.append("microphone")
     context = playwright_instance.chromium.launch_persistent_context(
         str(profile),
         executable_path=chromium,
         headless=True,
-        args=CHROMIUM_FLAGS,
+        args=args,
+        permissions=permissions,
         locale=locale,
         accept_downloads=True,
         viewport={"width": 1400, "height": 1000},
@@ -78,3 +102,55 @@ def open_synthesize_with_reference(browser, webui, reference: Path):
         "document.querySelector('#synth-ref-text textarea').value.trim().length > 0", timeout=180_000
     )
     return page
+
+
+@dataclass(frozen=True)
+class WebUI:
+    url: str  # http://127.0.0.1:PORT
+    home: Path  # GPT_SOVITS_HOME of the server: pretrained/, user_voices/, logs/
+    log: Path
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"webui.py exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    raise AssertionError(
+        f"webui.py did not answer on {url} within {timeout:.0f} s:\n{log.read_text()[-3000:]}"
+    )
+
+
+@contextlib.contextmanager
+def running_webui(home: Path, log_name: str = "webui.log") -> Iterator[WebUI]:
+    """``python webui.py`` as a user starts it, on a free loopback port, with ``home`` as its home."""
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    log = OUTPUT / log_name
+    port = free_port()
+    env = {**os.environ, "GPT_SOVITS_HOME": str(home), "GPT_SOVITS_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
+    env.pop("GPT_SOVITS_LANGUAGE", None)  # the language follows the browser
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "webui.py"), "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(f"{url}/en_US/", proc, log)
+        yield WebUI(url, home, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -10,41 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
-from browser_kit import OUTPUT, ROOT, open_browser
-from ui_helpers import free_port
-
-
-@dataclass(frozen=True)
-class WebUI:
-    url: str  # http://127.0.0.1:PORT
-    home: Path  # GPT_SOVITS_HOME of the server: pretrained/, user_voices/, logs/
-    log: Path
-
-
-def _wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"webui.py exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    raise AssertionError(
-        f"webui.py did not answer on {url} within {timeout:.0f} s:\n{log.read_text()[-3000:]}"
-    )
+from browser_kit import WebUI, open_browser, running_webui
 
 
 @pytest.fixture(scope="session")
@@ -63,35 +32,14 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="session")
-def webui(tmp_path_factory, chromium) -> WebUI:
-    """``python webui.py`` as a user starts it, on a free loopback port, home = a tiny pretrained set."""
+def webui(tmp_path_factory, chromium) -> Iterator[WebUI]:
+    """The WebUI shared by most browser tests: its home holds a complete tiny pretrained set."""
     from tiny_models import make_tiny_home
 
     home = tmp_path_factory.mktemp("webui_home")
     make_tiny_home(home)
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    log = OUTPUT / "webui.log"
-    port = free_port()
-    env = {**os.environ, "GPT_SOVITS_HOME": str(home), "GPT_SOVITS_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
-    env.pop("GPT_SOVITS_LANGUAGE", None)  # the language follows the browser
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "webui.py"), "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(f"{url}/en_US/", proc, log)
-        yield WebUI(url, home, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with running_webui(home) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
