@@ -8,8 +8,8 @@ Streaming playback needs no FFmpeg: the audio goes through the app's stream hub
 result plays when it is ready.
 
 Handlers are module-level functions ``(ctx, t, values...)`` so tests call them directly; ``build`` binds
-them. The logic lives in :mod:`gpt_sovits.ui.synth_logic` and :mod:`gpt_sovits.ui.pronounce` (which also
-holds the pronunciation handlers and :func:`preview_rows`).
+them. The logic lives in :mod:`gpt_sovits.ui.synth_logic`, :mod:`gpt_sovits.ui.reference_window` and
+:mod:`gpt_sovits.ui.pronounce` (which also holds the pronunciation handlers and :func:`preview_rows`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import gradio as gr
 from gpt_sovits.errors import GPTSoVITSError
 from gpt_sovits.inference import Cancelled, SynthesisOptions
 from gpt_sovits.text import LANG_MODES, SPLIT_METHODS
-from gpt_sovits.ui import pronounce, synth_logic
+from gpt_sovits.ui import pronounce, reference_window, synth_logic
 from gpt_sovits.ui.common import readable
 from gpt_sovits.ui.context import AppContext
 from gpt_sovits.ui.i18n import I18n
@@ -80,13 +80,13 @@ def upload_reference(ctx: AppContext, t: I18n, path: str | None, progress=gr.Pro
     if not path:
         return None, gr.update(), gr.update(), "", None
     progress(0.1, desc=t("synth.progress.trim"))
-    folder = ctx.work_dir(synth_logic.SYNTH_FOLDER, synth_logic.REFS_FOLDER)
-    window = synth_logic.prepare_reference(folder, path)
-    note = synth_logic.reference_note(t, window)
+    folder = ctx.work_dir(synth_logic.SYNTH_FOLDER, reference_window.REFS_FOLDER)
+    window = reference_window.prepare_reference(folder, path)
+    note = reference_window.reference_note(t, window)
     progress(0.5, desc=t("synth.progress.asr"))
     text, lang = "", gr.update()
     try:
-        text = synth_logic.reference_asr(ctx.shared).transcribe(window.wav16k)
+        text = reference_window.reference_asr(ctx.shared).transcribe(window.wav16k)
         note += " " + (t("synth.asr_note") if text else t("synth.asr_empty"))
         lang = "en"  # the bundled Whisper model is English-only
     except (GPTSoVITSError, ImportError, RuntimeError, OSError, ValueError) as exc:
