@@ -1,5 +1,6 @@
 """The Synthesize tab's work, without gradio: building the request (the reference window is
-:mod:`gpt_sovits.ui.reference_window`), synthesis (whole or streamed) into a kept result, and regenerating one segment of that result.
+:mod:`gpt_sovits.ui.reference_window`), synthesis (whole or streamed) into a kept result, and regenerating
+one segment of that result.
 
 A result is kept as :class:`KeptResult` (the float audio and the sample span of every segment) in the
 page's ``gr.State``; regenerating segment k re-synthesizes only its text with a new seed, replaces samples
