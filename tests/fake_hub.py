@@ -253,6 +253,18 @@ def _torch_bytes(obj, header: bytes = b"PK") -> bytes:
     return header + buf.getvalue()[2:]
 
 
+SPEAKER_FILE = "sv/pretrained_eres2netv2w24s4ep4.ckpt"
+
+
+def speaker_stand_in(seed: int = 0) -> bytes:
+    """The ERes2NetV2 speaker encoder as a small file with the key layout that identifies it (not runnable:
+    only v2Pro models run it)."""
+    gen = torch.Generator().manual_seed(seed)
+    rand = lambda *shape: torch.randn(*shape, generator=gen).half()  # noqa: E731
+    layout = {"conv1.weight": (8, 1, 3, 3), "layer4.0.conv1.weight": (8, 8, 3, 3), "seg_1.weight": (16, 32)}
+    return _torch_bytes({key: rand(*shape) for key, shape in layout.items()})
+
+
 def build_repo(work: Path, seed: int = 0) -> dict[str, bytes]:
     """Files for every pretrained item plus a few the downloader must leave alone.
 
@@ -280,18 +292,13 @@ def build_repo(work: Path, seed: int = 0) -> dict[str, bytes]:
             "discriminators.1.conv_post.weight": rand(1, 4, 3, 1),
         }
     }
-    speaker = {
-        "conv1.weight": rand(8, 1, 3, 3),
-        "layer4.0.conv1.weight": rand(8, 8, 3, 3),
-        "seg_1.weight": rand(16, 32),
-    }
     files = {
         "gsv-v2final-pretrained/s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt": save_tiny_gpt(
             work / "gpt.ckpt", seed
         ).read_bytes(),
         "gsv-v2final-pretrained/s2G2333k.pth": save_tiny_sovits(work / "s2G.pth", seed).read_bytes(),
         "gsv-v2final-pretrained/s2D2333k.pth": _torch_bytes(disc),
-        "sv/pretrained_eres2netv2w24s4ep4.ckpt": _torch_bytes(speaker),
+        SPEAKER_FILE: speaker_stand_in(seed),
         "s1v3.ckpt": save_tiny_gpt(work / "s1v3.ckpt", seed + 1).read_bytes(),
         "v2Pro/s2Gv2Pro.pth": _torch_bytes(pro_generator(16), b"05"),
         "v2Pro/s2Dv2Pro.pth": _torch_bytes(

@@ -21,6 +21,7 @@ MIN_SECONDS = 3.0
 MAX_SECONDS = 10.0
 SHORTEST_USABLE = 1.0  # below this there is too little voice to imitate
 FRAME_S = 0.02
+PAUSE_DB = -35.0  # a 20 ms frame this far below the loudest one is a pause
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def choose_window(
         return Window(0, len(wav), False)
     hop = int(rate * FRAME_S)
     db = _frame_db(wav, rate)
-    silent = db < -35.0
+    silent = db < PAUSE_DB
     voiced = ~silent
     cum = np.concatenate([[0], np.cumsum(voiced)])
     # Cut points: the start, the end, and the middle of every pause of at least 100 ms.
@@ -96,12 +97,12 @@ def choose_window(
 def speech_span(wav: np.ndarray, rate: int, keep_s: float = 0.3) -> tuple[int, int]:
     """``(start, end)`` in samples of ``wav`` [T] without the dead air at its edges.
 
-    A recording made by pressing Record and Stop starts and ends with silence; an edge quieter than 35 dB
-    below the loudest 20 ms frame (the pause level of :func:`choose_window`) for more than ``2 * keep_s`` is
-    cut to ``keep_s``. Shorter edge pauses are left alone, so a clean clip is returned whole.
+    A recording made by pressing Record and Stop starts and ends with silence; an edge below ``PAUSE_DB``
+    (the pause level of :func:`choose_window`) for more than ``2 * keep_s`` is cut to ``keep_s``. Shorter
+    edge pauses are left alone, so a clean clip is returned whole.
     """
     db = _frame_db(wav, rate)
-    loud = np.flatnonzero(db >= -35.0)
+    loud = np.flatnonzero(db >= PAUSE_DB)
     if len(loud) == 0:
         return 0, len(wav)
     hop, keep = int(rate * FRAME_S), int(rate * keep_s)

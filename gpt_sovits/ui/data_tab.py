@@ -104,11 +104,17 @@ def _start(ctx: AppContext, t: I18n, kind: str, dataset: Path, module: str, args
     return job.id, progress_html(t, job.snapshot()), t("data.started", job=job.name)
 
 
-def start_separation(ctx: AppContext, t: I18n, name: str) -> tuple[str, str, str]:
-    """Start ``tools.separate`` on the recordings without a voice track; returns (job id, bar, message)."""
+def _folder_with_recordings(ctx: AppContext, t: I18n, name: str) -> Path:
+    """The dataset's folder; refused readably while it holds no recordings."""
     folder = dataset_folder(ctx, name)
     if not dj.audio_files(folder / dj.RAW):
         raise ValueError(t("data.no_recordings"))
+    return folder
+
+
+def start_separation(ctx: AppContext, t: I18n, name: str) -> tuple[str, str, str]:
+    """Start ``tools.separate`` on the recordings without a voice track; returns (job id, bar, message)."""
+    folder = _folder_with_recordings(ctx, t, name)
     inputs = dj.separation_inputs(folder)
     if not inputs:
         raise ValueError(t("data.nothing_to_separate"))
@@ -119,9 +125,7 @@ def start_slicing(
     ctx: AppContext, t: I18n, name: str, mode: str, *settings: float | None
 ) -> tuple[str, str, str]:
     """Start ``tools.slicer`` on the recordings (voice tracks where separated) not sliced yet."""
-    folder = dataset_folder(ctx, name)
-    if not dj.audio_files(folder / dj.RAW):
-        raise ValueError(t("data.no_recordings"))
+    folder = _folder_with_recordings(ctx, t, name)
     inputs = dj.slice_inputs(folder)
     if not inputs:
         raise ValueError(t("data.nothing_to_slice"))

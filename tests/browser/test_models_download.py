@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from browser_kit import open_synthesize_with_reference, running_webui, screenshot, wait_for_job
-from fake_hub import FakeHub, build_repo
+from fake_hub import SPEAKER_FILE, FakeHub, speaker_stand_in
 from tiny_models import make_tiny_home, write_speech
 
 from gpt_sovits.fileio import size_text
@@ -17,11 +17,12 @@ def hub_files(tmp_path: Path) -> dict[str, bytes]:
     """A hub repository in the official layout: every file of a runnable tiny pretrained set, and the v2
     set's speaker encoder (only v2Pro models run it) as a stand-in with its official key layout."""
     tiny = make_tiny_home(tmp_path / "tiny")
-    files = {p.relative_to(tiny.pretrained).as_posix(): p for p in tiny.pretrained.rglob("*") if p.is_file()}
-    speaker = "sv/pretrained_eres2netv2w24s4ep4.ckpt"
-    stand_ins = tmp_path / "stand-ins"
-    stand_ins.mkdir()
-    return {**{k: p.read_bytes() for k, p in files.items()}, speaker: build_repo(stand_ins)[speaker]}
+    files = {
+        p.relative_to(tiny.pretrained).as_posix(): p.read_bytes()
+        for p in tiny.pretrained.rglob("*")
+        if p.is_file()
+    }
+    return {**files, SPEAKER_FILE: speaker_stand_in()}
 
 
 def test_download_the_pretrained_models_from_the_page_then_synthesize(browser, chromium, tmp_path, speak):
