@@ -219,3 +219,23 @@ def test_jobs_survive_a_new_manager(tmp_path, child):
         again.cancel(timeout=10)
     with pytest.raises(JobError):
         manager.get("../escape")
+
+
+def test_written_events_read_back_and_percent_progress_only_grows(capsys):
+    from gpt_sovits.jobs.status import PercentProgress, parse_event, write_event
+
+    write_event("start", kind="slice", files=2, note="naïve")
+    progress = PercentProgress("separate")
+    for fraction in (0.0, 0.001, 0.5, 0.504, 0.49, 1.2):  # the same percent twice, a step back, past the end
+        progress(fraction, "working")
+    progress(1.0)
+    events = [parse_event(line) for line in capsys.readouterr().out.splitlines()]
+    assert events[0] == {"event": "start", "kind": "slice", "files": 2, "note": "naïve"}
+    assert [(e["step"], e["steps"], e.get("message")) for e in events[1:]] == [
+        (0, 100, "working"),
+        (50, 100, "working"),
+        (100, 100, "working"),
+    ]
+    assert {e["event"] for e in events[1:]} == {"progress"} and {e["kind"] for e in events[1:]} == {
+        "separate"
+    }

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from gpt_sovits.errors import GPTSoVITSError
 from gpt_sovits.fileio import size_text
+from gpt_sovits.jobs.status import write_event
 from gpt_sovits.registry.layout import (
     ALL_PRETRAINED,
     PRETRAINED_SETS,
@@ -79,18 +80,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return handlers[args.action](args, settings)
     except GPTSoVITSError as exc:
         # The job manager shows the message of an error event as the job's message.
-        _event("error", kind=args.action, message=str(exc))
+        write_event("error", kind=args.action, message=str(exc))
         raise
 
 
 def _write(text: str) -> None:
     sys.stdout.write(text + "\n")
-
-
-def _event(name: str, **fields: object) -> None:
-    """One job protocol event (see gpt_sovits.jobs) on stdout, flushed at once so the reader sees it now."""
-    sys.stdout.write(json.dumps({"event": name, **fields}, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
 
 
 def _disk_size(path: Path) -> int:
@@ -227,7 +222,7 @@ class _JsonProgress:
         steps = max(self.total, step)
         elapsed = now - self.started
         rate = (step - self.first) / elapsed if elapsed > 0 else 0.0
-        _event(
+        write_event(
             "progress",
             kind="download",
             step=step,
@@ -265,7 +260,7 @@ def _download(args: argparse.Namespace, settings: Settings) -> int:
     progress: Callable[[str, int, int], None]
     if mode == "json":
         total, count = _download_plan(args, settings)  # also fails fast on a wrong endpoint or revision
-        _event("start", kind="download", steps=total, files=count, run_dir=str(settings.pretrained_dir))
+        write_event("start", kind="download", steps=total, files=count, run_dir=str(settings.pretrained_dir))
         progress = _JsonProgress(total, count)
     else:
         progress = _Bars(mode == "bars" and not args.json)
@@ -301,9 +296,11 @@ def _download(args: argparse.Namespace, settings: Settings) -> int:
     if mode == "json":
         counts = {s: len(report.with_status(s)) for s in ("downloaded", "present", "kept")}
         if report.ok:
-            _event("done", kind="download", transferred=report.transferred, **counts)
+            write_event("done", kind="download", transferred=report.transferred, **counts)
         else:
-            _event("error", kind="download", message=" ".join(f.note for f in report.with_status("kept")))
+            write_event(
+                "error", kind="download", message=" ".join(f.note for f in report.with_status("kept"))
+            )
     return 0 if report.ok else 1
 
 
@@ -318,7 +315,7 @@ def _import_items(path: Path, settings: Settings, emit: bool):
     sizes = [_disk_size(root / item.path) for item in ALL_PRETRAINED]
     total = sum(sizes)
     if emit:
-        _event("start", kind="import", steps=total, items=len(ALL_PRETRAINED), run_dir=str(root))
+        write_event("start", kind="import", steps=total, items=len(ALL_PRETRAINED), run_dir=str(root))
     results, step, started = [], 0, time.monotonic()
     for i, (item, size) in enumerate(zip(ALL_PRETRAINED, sizes, strict=True)):
         results.append(import_pretrained(root, settings.pretrained_dir, [item]).items[0])
@@ -326,7 +323,7 @@ def _import_items(path: Path, settings: Settings, emit: bool):
         if emit:
             elapsed = time.monotonic() - started
             eta = (total - step) * elapsed / step if step else None
-            _event(
+            write_event(
                 "progress",
                 kind="import",
                 step=step,
@@ -346,7 +343,7 @@ def _import_one_file(path: Path, args: argparse.Namespace, settings: Settings, e
     from gpt_sovits.registry.importer import import_model_file
 
     if emit:
-        _event("start", kind="import", steps=1, items=1)
+        write_event("start", kind="import", steps=1, items=1)
     done = import_model_file(path, settings.pretrained_dir)
     if args.json:
         _write(
@@ -363,7 +360,7 @@ def _import_one_file(path: Path, args: argparse.Namespace, settings: Settings, e
     else:
         _write(f"{done.status}: {done.source} -> {done.dest} ({done.identity.describe()})")
     if emit:
-        _event("done", kind="import", steps=1, dest=str(done.dest), status=done.status)
+        write_event("done", kind="import", steps=1, dest=str(done.dest), status=done.status)
     return 0
 
 
@@ -395,10 +392,10 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
     failed = report.with_status("invalid") or report.with_status("kept")
     if emit:
         if failed:
-            _event("error", kind="import", message="; ".join(f"{i.item.path}: {i.note}" for i in failed))
+            write_event("error", kind="import", message="; ".join(f"{i.item.path}: {i.note}" for i in failed))
         else:
             counts = {s: len(report.with_status(s)) for s in ("imported", "present", "not_found")}
-            _event("done", kind="import", **counts, missing=[i.key for i in report.still_missing])
+            write_event("done", kind="import", **counts, missing=[i.key for i in report.still_missing])
     return 1 if failed else 0
 
 

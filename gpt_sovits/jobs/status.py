@@ -7,6 +7,7 @@ The progress protocol (one JSON object per stdout line, with an ``"event"`` key)
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,30 @@ class JobStatus:
     def resumable(self) -> bool:
         """An interrupted or cancelled job can be started again with the same command to continue."""
         return self.status in ("interrupted", "cancelled")
+
+
+def write_event(event: str, **fields: Any) -> None:
+    """A child's side of the protocol: one event as a JSON line on stdout, flushed at once so the job's reader
+    sees it while the work goes on (:func:`parse_event` reads it back)."""
+    sys.stdout.write(json.dumps({"event": event, **fields}, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+class PercentProgress:
+    """A ``progress(fraction[, message])`` callback for work measured in fractions: it writes a ``progress``
+    event (step = percent done, steps = 100, the message if given) only when the percent grows, which is
+    enough for a bar and few enough lines for a long file."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.shown = -1
+
+    def __call__(self, fraction: float, message: str | None = None) -> None:
+        step = int(min(max(fraction, 0.0), 1.0) * 100)
+        if step > self.shown:
+            self.shown = step
+            extra = {} if message is None else {"message": message}
+            write_event("progress", kind=self.kind, step=step, steps=100, **extra)
 
 
 def parse_event(line: str) -> dict[str, Any] | None:

@@ -13,23 +13,17 @@ Several GPUs: ``torchrun --nproc_per_node N -m gpt_sovits.training train-sovits 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
 
 from gpt_sovits.errors import GPTSoVITSError
+from gpt_sovits.jobs.status import write_event
 from gpt_sovits.settings import Settings, distributed_env, load_settings
 
 log = logging.getLogger("gpt_sovits.training")
 
 EXIT_CANCELLED = 130
-
-
-def emit(event: str, **fields) -> None:
-    """One protocol line on stdout."""
-    sys.stdout.write(json.dumps({"event": event, **fields}, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -59,12 +53,12 @@ def _run_prepare(args: argparse.Namespace, settings: Settings) -> int:
     options = PrepareOptions(args.list_path, args.exp, args.base, args.gpt, args.sovits, args.device)
 
     def progress(done: int, total: int, clip: str) -> None:
-        emit("progress", kind="prepare", step=done, steps=total, clip=clip)
+        write_event("progress", kind="prepare", step=done, steps=total, clip=clip)
 
     result = prepare(settings, options, progress)
     for failure in result.failed:
         log.warning("not used: %s (%s)", failure["audio"], failure["reason"])
-    emit(
+    write_event(
         "done",
         kind="prepare",
         experiment=str(result.experiment.root),
@@ -147,7 +141,7 @@ def _register_when_ready(settings: Settings, exp, name: str, consent: str) -> No
             "a voice named %r exists already; nothing was changed (run `register` with another --name)", name
         )
         return
-    emit("voice", name=voice.name, folder=str(voice.folder))
+    write_event("voice", name=voice.name, folder=str(voice.folder))
 
 
 # ----------------------------------------------------------------------------- QA and registration
@@ -168,7 +162,7 @@ def _run_qa(args: argparse.Namespace, settings: Settings) -> int:
     for clip in report.clips:
         if clip.flagged:
             log.warning("check the label of %s: %s", clip.audio, "; ".join(clip.reasons))
-    emit(
+    write_event(
         "done",
         kind="qa",
         clips=len(report.clips),
@@ -200,7 +194,7 @@ def _run_register(args: argparse.Namespace, settings: Settings) -> int:
         gpt=args.gpt,
         sovits=args.sovits,
     )
-    emit("done", kind="register", voice=voice.name, folder=str(voice.folder))
+    write_event("done", kind="register", voice=voice.name, folder=str(voice.folder))
     return 0
 
 
@@ -232,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args, settings)
     except GPTSoVITSError as exc:
         log.error("%s", exc)
-        emit("error", message=str(exc))
+        write_event("error", message=str(exc))
         return 1
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gpt_sovits.errors import GPTSoVITSError
+from gpt_sovits.jobs.status import write_event
 from gpt_sovits.settings import Settings, distributed_env
 
 log = logging.getLogger(__name__)
@@ -88,9 +89,7 @@ class _Pipeline:
 
     def emit(self, event: str, **fields: Any) -> None:
         """One protocol line on stdout, tagged with the current stage."""
-        line = {"event": event, **fields, **(self.fields if self.index else {})}
-        sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
+        write_event(event, **{**fields, **(self.fields if self.index else {})})
 
     def begin(self, name: str) -> None:
         """Open stage ``name``; the zeros clear the previous stage's counts from a progress bar."""

@@ -10,13 +10,13 @@ still follows on stdout; a reader of the protocol takes it as log lines.
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 from gpt_sovits.errors import GPTSoVITSError
+from gpt_sovits.jobs.status import write_event
 from tools.asr.engines import make_engine
 from tools.asr.transcribe import transcribe_clips
 
@@ -54,10 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _emit(event: str, **fields: Any) -> None:
-    """One protocol line on stdout, flushed at once so a job reader sees it while the work goes on."""
-    sys.stdout.write(json.dumps({"event": event, "kind": "asr", **fields}, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+# One job protocol event (see gpt_sovits.jobs) on stdout, flushed at once.
+_emit = functools.partial(write_event, kind="asr")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,13 +13,13 @@ be done). The human lines still follow on stdout; a reader of the protocol takes
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 from gpt_sovits.errors import GPTSoVITSError
+from gpt_sovits.jobs.status import PercentProgress, write_event
 from gpt_sovits.settings import load_settings
 from tools.separate.api import MODES, FolderResult, SeparationOptions, load_separator, separate_folder
 from tools.separate.models import KNOWN_MODELS, MDXParams, list_models
@@ -71,23 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _emit(event: str, **fields: Any) -> None:
-    """One protocol line on stdout, flushed at once so a job reader sees it while the work goes on."""
-    sys.stdout.write(json.dumps({"event": event, "kind": "separate", **fields}, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
-
-
-def _json_progress() -> Any:
-    """A ``progress(fraction, message)`` callback that emits a ``progress`` event per percent."""
-    shown = [-1]
-
-    def progress(fraction: float, message: str) -> None:
-        step = int(min(max(fraction, 0.0), 1.0) * 100)
-        if step > shown[0]:
-            shown[0] = step
-            _emit("progress", step=step, steps=100, message=message)
-
-    return progress
+# One job protocol event (see gpt_sovits.jobs) on stdout, flushed at once.
+_emit = functools.partial(write_event, kind="separate")
 
 
 def _options(args: argparse.Namespace) -> SeparationOptions:
@@ -164,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"NOTE: {sep.message}\n")
         if as_json:
             _emit("start", steps=100, mode=sep.mode, model=sep.model_name, message=sep.message)
-        progress = _json_progress() if as_json else None
+        progress = PercentProgress("separate") if as_json else None
         result = separate_folder(args.inputs, args.out_dir, sep, progress=progress, recursive=args.recursive)
     except GPTSoVITSError as exc:
         sys.stderr.write(f"error: {exc}\n")

@@ -13,13 +13,14 @@ human summary still follows on stdout; a reader of the protocol takes it as log 
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import logging
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from gpt_sovits.errors import GPTSoVITSError
+from gpt_sovits.jobs.status import PercentProgress, write_event
 from tools.slicer.core import MANIFEST_NAME, list_audio_files, slice_files
 from tools.slicer.options import DEFAULT_OPTIONS, SliceOptions, SlicerError, SliceResult
 
@@ -56,10 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _emit(event: str, **fields: Any) -> None:
-    """One protocol line on stdout, flushed at once so a job reader sees it while the work goes on."""
-    sys.stdout.write(json.dumps({"event": event, "kind": "slice", **fields}, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+# One job protocol event (see gpt_sovits.jobs) on stdout, flushed at once.
+_emit = functools.partial(write_event, kind="slice")
 
 
 def _fail(parser: argparse.ArgumentParser, message: str, as_json: bool) -> NoReturn:
@@ -131,14 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         _fail(parser, "no audio files found in the given inputs", as_json)
 
+    json_progress = PercentProgress("slice") if as_json else None
     shown = [-1]
 
     def progress(fraction: float) -> None:
-        if as_json:  # percent steps: enough for a bar, few enough lines for a long file
-            step = int(fraction * 100)
-            if step > shown[0]:
-                shown[0] = step
-                _emit("progress", step=step, steps=100)
+        if json_progress is not None:
+            json_progress(fraction)
             return
         step = int(fraction * 10)
         if step > shown[0]:
